@@ -1,0 +1,171 @@
+"""The flags every script shares, config overrides, run lookup, and clean error exits."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from common.errors import UserError
+
+RUNS_ROOT = Path("runs")
+
+
+def run_cli(main, argv=None) -> None:
+    """Call ``main(argv)``; a :class:`UserError` becomes one ``error:`` line and exit status 2.
+
+    A training run stopped by Ctrl-C / SIGTERM exits with 130 / 143 after saving its checkpoint.
+    """
+    from common.training import TrainingInterrupted  # late: keeps tensorflow out of --help
+
+    try:
+        code = main(argv)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except TrainingInterrupted as stop:
+        print(str(stop), file=sys.stderr)
+        sys.exit(143 if stop.signal_name == "SIGTERM" else 130)
+    sys.exit(code or 0)
+
+
+# ----------------------------------------------------------------------------- parsers
+def _formatter(prog):
+    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32)
+
+
+def train_parser(family: str, presets, default_preset: str, description: str,
+                 perceptual: bool = True) -> argparse.ArgumentParser:
+    """Flags of every train.py. Flags left unset keep the preset's value."""
+    p = argparse.ArgumentParser(prog=f"python {family}/train.py", description=description,
+                                formatter_class=_formatter)
+    p.add_argument("--data", help="training data (see README); the bundled sample set when absent")
+    p.add_argument("--out", help=f"run directory (default: runs/{family}/<preset>); rerun to resume")
+    p.add_argument("--preset", default=default_preset, choices=sorted(presets), help="recipe")
+    p.add_argument("--epochs", type=int, help="number of epochs")
+    p.add_argument("--steps-per-epoch", type=int, help="training steps per epoch")
+    p.add_argument("--batch-size", type=int, help="global batch size (split over replicas)")
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--seed", type=int, help="seed of data order, crops and the train step's RNG")
+    p.add_argument("--save-every", type=int, help="checkpoint every N steps (and at the end)")
+    p.add_argument("--precision", default="auto",
+                   choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+                   help="auto: mixed_float16 on GPU, mixed_bfloat16 on CPUs with bf16 units, else float32")
+    p.add_argument("--strategy", default="auto", choices=("auto", "none", "mirrored", "multiworker"),
+                   help="tf.distribute strategy; auto = MirroredStrategy when there are several GPUs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    if perceptual:
+        p.add_argument("--vgg-weights", default="imagenet",
+                       help="imagenet (Keras cache or download) | PATH to a notop .h5 | random (untrained VGG: tests only)")
+        p.add_argument("--vgg-preprocess", choices=("caffe", "none"),
+                       help="caffe: proper ImageNet preprocessing; none: [-1, 1] straight into VGG as upstream did")
+    return p
+
+
+def predict_parser(family: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"python {family}/predict.py", description=description,
+                                formatter_class=_formatter)
+    p.add_argument("--weights", help=f"run directory or weights file (default: newest run in runs/{family})")
+    p.add_argument("--input", help="image file or folder (default: the bundled sample images)")
+    p.add_argument("--output", help=f"output folder (default: outputs/{family}/predict)")
+    p.add_argument("--tile", type=int, help="process large images in overlapping tiles of this size")
+    p.add_argument("--precision", default="float32",
+                   choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
+    return p
+
+
+def test_parser(family: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"python {family}/test.py", description=description,
+                                formatter_class=_formatter)
+    p.add_argument("--weights", help=f"run directory or weights file (default: newest run in runs/{family})")
+    p.add_argument("--data", help="test data (default: the bundled sample test set)")
+    p.add_argument("--output", help=f"output folder (default: outputs/{family}/test)")
+    p.add_argument("--precision", default="float32",
+                   choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
+    p.add_argument("--limit", type=int, help="evaluate at most this many images")
+    return p
+
+
+# ----------------------------------------------------------------------------- config
+def override_config(config, args: argparse.Namespace, extra: dict | None = None):
+    """Replace each config field whose same-named flag was given (dashes -> underscores)."""
+    names = {f.name for f in dataclasses.fields(config)}
+    changes = dict(extra or {})
+    for key, value in vars(args).items():
+        if key in names and value is not None and key != "preset":
+            changes[key] = value
+    return dataclasses.replace(config, **changes)
+
+
+def default_run_dir(family: str, args: argparse.Namespace) -> Path:
+    return Path(args.out) if getattr(args, "out", None) else RUNS_ROOT / family / args.preset
+
+
+# ----------------------------------------------------------------------------- runs
+def newest_run(family: str) -> Path | None:
+    root = RUNS_ROOT / family
+    if not root.is_dir():
+        return None
+    runs = [w.parent for w in root.glob("*/generator.weights.h5")]
+    return max(runs, key=lambda r: (r / "generator.weights.h5").stat().st_mtime) if runs else None
+
+
+def resolve_weights(family: str, weights: str | None, name: str = "generator") -> tuple[Path | None, Path]:
+    """Find ``(run_dir, weights_file)`` from ``--weights`` (a run directory or a weights file).
+
+    Without ``--weights`` the newest run of the family is used; with none, the error says which
+    train command makes one.
+    """
+    if weights is None:
+        run = newest_run(family)
+        if run is None:
+            raise UserError(f"no trained {family} model in {RUNS_ROOT / family}; run "
+                            f"`python {family}/train.py` first or pass --weights RUN_DIR_OR_FILE")
+        return run, run / f"{name}.weights.h5"
+    path = Path(weights).expanduser()
+    if path.is_dir():
+        file = path / f"{name}.weights.h5"
+        if not file.is_file():
+            raise UserError(f"{path}: no {name}.weights.h5 in this run directory; the run has not "
+                            "finished (rerun its train command to resume) or pass a weights file")
+        return path, file
+    if path.is_file():
+        run = path.parent if (path.parent / "config.json").is_file() else None
+        return run, path
+    raise UserError(f"{path}: no such run directory or weights file")
+
+
+def load_run_config(run_dir: Path | None) -> dict:
+    """The ``config`` section of a run's config.json ({} when there is none)."""
+    if run_dir is None or not (run_dir / "config.json").is_file():
+        return {}
+    try:
+        return json.loads((run_dir / "config.json").read_text()).get("config", {})
+    except json.JSONDecodeError as err:
+        raise UserError(f"{run_dir / 'config.json'}: not valid JSON ({err}); restore it or pass --preset") from err
+
+
+def resolve_vgg_choice(vgg_weights: str, network: str, sample_demo: bool):
+    """Decide the perceptual loss's VGG weights from ``--vgg-weights``.
+
+    Returns ``(weights, use_l1_instead, warnings)``: ``weights`` for PerceptualLoss ("imagenet",
+    a path, or None for random). Offline without ImageNet weights a run on the user's data stops
+    here with the message naming the file; only the built-in sample demo goes on, with an L1
+    content loss in place of the perceptual term and a warning recorded in config.json.
+    """
+    from common.losses import imagenet_weights_available, missing_weights_message, resolve_vgg_weights
+
+    if vgg_weights in ("random", "none"):
+        return None, False, [f"--vgg-weights random: the perceptual loss uses an UNTRAINED {network.upper()}; "
+                             "results are meaningless, use this only to test the code path"]
+    if vgg_weights != "imagenet":
+        return resolve_vgg_weights(vgg_weights, network), False, []
+    if imagenet_weights_available(network):
+        return "imagenet", False, []
+    if sample_demo:
+        return None, True, [f"ImageNet {network.upper()} weights are not available, so this sample-data demo "
+                            "trains with an L1 content loss in place of the perceptual loss. "
+                            + missing_weights_message(network)]
+    raise UserError(missing_weights_message(network))

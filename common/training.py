@@ -1,0 +1,315 @@
+"""The shared training driver used by every ``<family>/train.py``.
+
+It runs a family's :class:`common.gan.GANModel` with ``fit`` under a ``tf.distribute`` strategy and
+owns everything around it:
+
+- the run directory ``runs/<family>/<name>/``: ``config.json`` (what actually ran),
+  ``checkpoints/`` (step, G, D, optimizers, RNG state), ``logs/`` (TensorBoard), ``samples/``
+  (a result grid per epoch), and the exports ``generator.weights.h5`` / ``generator.keras``;
+- resume: a rerun with the same run directory continues at the saved step, on the same batches
+  (the data pipeline is a pure function of (seed, step));
+- safety: Ctrl-C / SIGTERM save a checkpoint and exit; a NaN or Inf loss stops the run with a
+  clear message and leaves the last good checkpoint untouched; exports are written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from common.distribute import get_strategy, is_chief
+from common.errors import UserError
+from common.precision import set_precision
+
+
+class TrainingDiverged(UserError):
+    """A loss became NaN or Inf."""
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C or SIGTERM: a checkpoint was saved; rerunning the command resumes."""
+
+    def __init__(self, step: int, signal_name: str, run_dir: Path):
+        self.step, self.signal_name, self.run_dir = step, signal_name, run_dir
+        super().__init__(f"{signal_name} at step {step}: checkpoint saved in {run_dir / 'checkpoints'}; "
+                         f"run the same command again to resume")
+
+
+@dataclass
+class TrainJob:
+    """What a family hands to :func:`train`.
+
+    Attributes:
+        family: package name, e.g. "deblur_gan".
+        config: the frozen config dataclass; needs ``epochs``, ``steps_per_epoch``, ``save_every``.
+        run_dir: where everything is written.
+        build_gan: builds and compiles the GANModel; called inside the strategy scope after the
+            dtype policy is set.
+        build_dataset: ``start_step -> tf.data.Dataset`` of global batches, infinite, starting at
+            the batch an uninterrupted run would see at ``start_step``.
+        sample_grid: ``(gan, png_path) -> None``, called at the end of every epoch.
+        lr_schedule: ``step -> {"g_optimizer": lr, "d_optimizer": lr}`` set before each step.
+        exports: ``gan -> {name: keras.Model}`` saved as ``name.weights.h5`` and ``name.keras``
+            (default: the generator).
+        info: extra facts for config.json (data path, content-loss fallback, ...).
+        warnings: printed at the start and recorded in config.json.
+    """
+
+    family: str
+    config: Any
+    run_dir: Path
+    build_gan: Callable[[], Any]
+    build_dataset: Callable[[int], tf.data.Dataset]
+    sample_grid: Callable[[Any, Path], None] | None = None
+    lr_schedule: Callable[[int], dict] | None = None
+    exports: Callable[[Any], dict] | None = None
+    precision: str = "auto"
+    strategy: str = "auto"
+    jit_compile: Any = "auto"
+    log_every: int = 10
+    info: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    callbacks: list = field(default_factory=list)
+    progress: bool = True
+
+    @property
+    def total_steps(self) -> int:
+        return int(self.config.epochs) * int(self.config.steps_per_epoch)
+
+
+# ------------------------------------------------------------------------------- files
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def export_model(model: keras.Model, run_dir: Path, name: str) -> None:
+    """Write ``name.weights.h5`` and ``name.keras`` so a crash mid-write never leaves a broken file."""
+    tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=run_dir))
+    try:
+        model.save_weights(tmp_dir / f"{name}.weights.h5")
+        model.save(tmp_dir / f"{name}.keras")
+        for suffix in (".weights.h5", ".keras"):
+            os.replace(tmp_dir / f"{name}{suffix}", run_dir / f"{name}{suffix}")
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def config_record(job: TrainJob, policy: str, replicas: int) -> dict:
+    return {
+        "family": job.family,
+        "config": dataclasses.asdict(job.config),
+        "precision": policy,
+        "strategy": job.strategy if isinstance(job.strategy, str) else type(job.strategy).__name__,
+        "replicas": replicas,
+        "global_batch_size": int(getattr(job.config, "batch_size", 0)),
+        "info": job.info,
+        "warnings": list(job.warnings),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                     "python": sys.version.split()[0]},
+    }
+
+
+def _write_config(job: TrainJob, record: dict, start_step: int) -> None:
+    path = job.run_dir / "config.json"
+    history = []
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            previous = {}
+        history = previous.get("history", [])
+        changed = sorted(k for k, v in record["config"].items() if previous.get("config", {}).get(k, v) != v)
+        if changed and start_step > 0:
+            print(f"note: resuming with changed settings: {', '.join(changed)}")
+    history.append({"started_at_step": start_step, "time": time.strftime("%Y-%m-%d %H:%M:%S")})
+    record = {**record, "history": history}
+    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+
+
+# ------------------------------------------------------------------------------- driver
+class _Driver(keras.callbacks.Callback):
+    """Counts steps, schedules the LR, logs, checkpoints, and stops on NaN / signals / the end."""
+
+    def __init__(self, job: TrainJob, gan, manager, writer, bar, total_steps: int):
+        super().__init__()
+        self.job, self.gan, self.manager, self.writer, self.bar = job, gan, manager, writer, bar
+        self.total_steps = total_steps
+        self.save_every = max(1, int(getattr(job.config, "save_every", 0) or total_steps))
+        self.diverged: tuple | None = None
+        self.signal_name: str | None = None
+        self.last_saved = -1
+        self.last_logs: dict = {}
+
+    @property
+    def step(self) -> int:
+        return int(self.gan.global_step.numpy())
+
+    def save(self) -> None:
+        step = self.step
+        if step != self.last_saved:
+            self.manager.save(checkpoint_number=step)
+            self.last_saved = step
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.job.lr_schedule is not None:
+            optimizers = self.gan.optimizers()
+            for name, lr in self.job.lr_schedule(self.step).items():
+                if name in optimizers:
+                    optimizers[name].learning_rate = float(lr)
+
+    def on_train_batch_end(self, batch, logs=None):
+        values = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in (logs or {}).items()}
+        bad = [(k, v) for k, v in values.items() if not math.isfinite(v)]
+        if bad:
+            # The weights already took the bad step: do not save them, stop here.
+            self.diverged = (self.step + 1, bad[0][0], bad[0][1])
+            self.model.stop_training = True
+            return
+        self.gan.global_step.assign_add(1)
+        step = self.step
+        self.last_logs = values
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
+        if self.writer is not None and (step % self.job.log_every == 0 or step == 1):
+            with self.writer.as_default(step=step):
+                for name, value in values.items():
+                    tf.summary.scalar(name, value)
+                for name, opt in self.gan.optimizers().items():
+                    tf.summary.scalar(f"lr/{name}", float(np.asarray(opt.learning_rate)))
+        if step % self.save_every == 0:
+            self.save()
+        if self.signal_name is not None or step >= self.total_steps:
+            self.save()
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.diverged or self.job.sample_grid is None or self.manager is None:
+            return
+        if self.signal_name is not None:
+            return
+        if self.step % int(self.job.config.steps_per_epoch) == 0:
+            epoch_number = self.step // int(self.job.config.steps_per_epoch)
+            self.job.sample_grid(self.gan, self.job.run_dir / "samples" / f"epoch_{epoch_number:04d}.png")
+
+
+class _SignalGuard:
+    """First Ctrl-C / SIGTERM asks the driver to checkpoint and stop; a second Ctrl-C aborts."""
+
+    def __init__(self, driver: _Driver):
+        self.driver = driver
+        self.previous = {}
+
+    def _handler(self, signum, frame):
+        if self.driver.signal_name is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.driver.signal_name = signal.Signals(signum).name
+        print(f"\n{self.driver.signal_name} received: saving a checkpoint after this step "
+              "(Ctrl-C again to abort without saving)", file=sys.stderr, flush=True)
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def train(job: TrainJob) -> Path:
+    """Run (or resume) a training job; returns the run directory."""
+    policy = set_precision(job.precision)
+    strategy = job.strategy if isinstance(job.strategy, tf.distribute.Strategy) else get_strategy(job.strategy)
+    chief = is_chief(strategy)
+    run_dir = Path(job.run_dir)
+    write_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="worker-"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for warning in job.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+
+    keras.utils.set_random_seed(int(getattr(job.config, "seed", 0)))  # same initial weights per seed
+    with strategy.scope():
+        gan = job.build_gan()
+        checkpoint = tf.train.Checkpoint(**gan.checkpoint_items())
+        manager = tf.train.CheckpointManager(checkpoint, str(write_dir / "checkpoints"), max_to_keep=3)
+        latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+        if latest:
+            checkpoint.restore(latest).expect_partial()
+    start_step = int(gan.global_step.numpy())
+    total = job.total_steps
+    if chief:
+        _write_config(job, config_record(job, policy, strategy.num_replicas_in_sync), start_step)
+    if latest:
+        print(f"resuming {run_dir} at step {start_step} of {total}")
+    if start_step >= total:
+        print(f"training already complete ({start_step} steps); pass more --epochs to continue")
+        if chief:
+            _export(job, gan, run_dir)
+        return run_dir
+
+    writer = tf.summary.create_file_writer(str(write_dir / "logs")) if chief else None
+    bar = tqdm(total=total, initial=start_step, desc=f"{job.family}", unit="step",
+               dynamic_ncols=True, disable=not (chief and job.progress))
+    driver = _Driver(job, gan, manager, writer, bar, total)
+    if start_step == 0 and chief and job.sample_grid is not None:
+        job.sample_grid(gan, run_dir / "samples" / "epoch_0000.png")  # what the untrained G does
+
+    steps_per_epoch = int(job.config.steps_per_epoch)
+    with _SignalGuard(driver):
+        while driver.step < total and not driver.diverged and driver.signal_name is None:
+            step = driver.step
+            epoch, offset = divmod(step, steps_per_epoch)
+            dataset = job.build_dataset(step)
+            if offset:  # finish the epoch we stopped in
+                gan.fit(dataset, initial_epoch=epoch, epochs=epoch + 1,
+                        steps_per_epoch=steps_per_epoch - offset, verbose=0, shuffle=False,
+                        callbacks=[driver, *job.callbacks])
+            else:
+                gan.fit(dataset, initial_epoch=epoch, epochs=int(job.config.epochs),
+                        steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
+                        callbacks=[driver, *job.callbacks])
+    bar.close()
+    if writer is not None:
+        writer.flush()
+
+    if driver.diverged:
+        step, name, value = driver.diverged
+        last = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+        kept = f"the last good checkpoint ({Path(last).name}) is untouched" if last else "no checkpoint was saved yet"
+        raise TrainingDiverged(f"{run_dir}: loss '{name}' became {value} at step {step}; {kept}; "
+                               "lower --lr, try --precision float32, or check the data")
+    if driver.signal_name is not None:
+        raise TrainingInterrupted(driver.step, driver.signal_name, run_dir)
+    if chief:
+        _export(job, gan, run_dir)
+        print(f"finished {total} steps; run directory: {run_dir}")
+    return run_dir
+
+
+def _export(job: TrainJob, gan, run_dir: Path) -> None:
+    models = job.exports(gan) if job.exports else {"generator": gan.generator}
+    for name, model in models.items():
+        export_model(model, run_dir, name)
