@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from common.errors import UserError
+from common.errors import TrainingInterrupted, UserError
 
 RUNS_ROOT = Path("runs")
 
@@ -18,8 +18,6 @@ def run_cli(main, argv=None) -> None:
 
     A training run stopped by Ctrl-C / SIGTERM exits with 130 / 143 after saving its checkpoint.
     """
-    from common.training import TrainingInterrupted  # late: keeps tensorflow out of --help
-
     try:
         code = main(argv)
     except UserError as err:

@@ -33,21 +33,12 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from common.distribute import get_strategy, is_chief
-from common.errors import UserError
+from common.errors import TrainingInterrupted, UserError  # noqa: F401 (re-exported)
 from common.precision import set_precision
 
 
 class TrainingDiverged(UserError):
     """A loss became NaN or Inf."""
-
-
-class TrainingInterrupted(Exception):
-    """Ctrl-C or SIGTERM: a checkpoint was saved; rerunning the command resumes."""
-
-    def __init__(self, step: int, signal_name: str, run_dir: Path):
-        self.step, self.signal_name, self.run_dir = step, signal_name, run_dir
-        super().__init__(f"{signal_name} at step {step}: checkpoint saved in {run_dir / 'checkpoints'}; "
-                         f"run the same command again to resume")
 
 
 @dataclass

@@ -1,0 +1,3 @@
+"""deblur_gan package."""
+
+import common  # noqa: F401  (quiets TensorFlow start-up logs before tensorflow is imported)

@@ -1,0 +1,3 @@
+"""glcic_inpaint package."""
+
+import common  # noqa: F401  (quiets TensorFlow start-up logs before tensorflow is imported)

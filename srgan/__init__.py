@@ -1,0 +1,3 @@
+"""srgan package."""
+
+import common  # noqa: F401  (quiets TensorFlow start-up logs before tensorflow is imported)
