@@ -269,7 +269,7 @@ def train(job: TrainJob) -> Path:
         job.sample_grid(gan, run_dir / "samples" / "epoch_0000.png")  # what the untrained G does
 
     steps_per_epoch = int(job.config.steps_per_epoch)
-    with _SignalGuard(driver):
+    with _SignalGuard(driver), _data_errors_as_user_errors():
         while driver.step < total and not driver.diverged and driver.signal_name is None:
             step = driver.step
             epoch, offset = divmod(step, steps_per_epoch)
@@ -298,6 +298,23 @@ def train(job: TrainJob) -> Path:
         _export(job, gan, run_dir)
         print(f"finished {total} steps; run directory: {run_dir}")
     return run_dir
+
+
+class _data_errors_as_user_errors:
+    """An unreadable file found mid-training surfaces from tf.data as a TensorFlow error; turn it
+    back into the one-line UserError the data source raised."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is not None and isinstance(exc, tf.errors.OpError):
+            from common.data import as_user_error
+
+            user_error = as_user_error(exc)
+            if user_error is not None:
+                raise user_error from None
+        return False
 
 
 def _export(job: TrainJob, gan, run_dir: Path) -> None:
