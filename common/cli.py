@@ -30,8 +30,17 @@ def run_cli(main, argv=None) -> None:
 
 
 # ----------------------------------------------------------------------------- parsers
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except for flags whose value comes from the preset (default None)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _formatter(prog):
-    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32)
+    return _HelpFormatter(prog, max_help_position=32)
 
 
 def train_parser(family: str, presets, default_preset: str, description: str,

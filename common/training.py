@@ -71,7 +71,6 @@ class TrainJob:
     exports: Callable[[Any], dict] | None = None
     precision: str = "auto"
     strategy: str = "auto"
-    jit_compile: Any = "auto"
     log_every: int = 10
     info: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)

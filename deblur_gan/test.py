@@ -1,0 +1,127 @@
+"""Evaluate a DeblurGAN generator on blurred/sharp pairs at full resolution.
+
+    python deblur_gan/test.py                                   # newest run, bundled sample test pairs
+    python deblur_gan/test.py --weights runs/deblur_gan/paper --data data/gopro
+
+Writes to --output (default outputs/deblur_gan/test): metrics.csv (PSNR / SSIM per image, of the
+deblurred image and of the blurred input as a baseline, and their means), images/ (the deblurred
+images) and grids/ (Blurred | Deblurred | Sharp with scores).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+from common.cli import load_run_config, resolve_weights, run_cli, test_parser
+from common.errors import UserError
+
+FAMILY = "deblur_gan"
+
+
+def add_model_flags(p):
+    """Flags that rebuild a generator from a bare weights file (a run directory records them)."""
+    from deblur_gan.config import PRESETS
+
+    g = p.add_argument_group("DeblurGAN model")
+    g.add_argument("--preset", choices=sorted(PRESETS),
+                   help="architecture of a bare weights file (default: the run's, else paper)")
+    g.add_argument("--upsampling", choices=("transpose", "nearest"),
+                   help="generator upsampling of a bare weights file (the Keras port's generator.h5: nearest)")
+    g.add_argument("--stochastic", action="store_true",
+                   help="keep dropout active at inference, as the official test.py does (paper preset)")
+    return g
+
+
+def load_generator(args):
+    """(generator, config, run_dir) from --weights / --preset / --upsampling."""
+    from deblur_gan.model import load_trained_generator
+
+    run_dir, weights = resolve_weights(FAMILY, args.weights)
+    overrides = {"upsampling": args.upsampling} if args.upsampling else {}
+    generator, cfg = load_trained_generator(weights, load_run_config(run_dir), preset=args.preset, **overrides)
+    if args.stochastic and cfg.norm == "batch":
+        raise UserError("--stochastic reproduces the official PyTorch inference (dropout on, InstanceNorm); "
+                        "this generator uses BatchNorm, whose batch statistics would change the result")
+    return generator, cfg, run_dir
+
+
+def main(argv=None) -> int:
+    p = test_parser(FAMILY, "Evaluate DeblurGAN: PSNR / SSIM per image, result grids.")
+    add_model_flags(p)
+    p.add_argument("--tile", type=int, help="process large images in overlapping tiles of this size")
+    p.add_argument("--side-by-side", default="degraded_left", choices=("degraded_left", "target_left"),
+                   help="for a folder of side-by-side images: which half is blurred")
+    p.add_argument("--rows-per-grid", type=int, default=4, help="images per grid file")
+    args = p.parse_args(argv)
+
+    import numpy as np
+
+    from common.data import open_pairs
+    from common.grids import metric_caption, save_grid
+    from common.image_io import signed_to_unit, uint8_to_signed, uint8_to_unit, unit_to_uint8, write_image
+    from common.inference import restore_array
+    from common.metrics import mean_metrics, psnr, ssim
+    from common.precision import set_precision
+    from common.sample_data import sample_dir
+
+    set_precision(args.precision)
+    generator, cfg, run_dir = load_generator(args)
+    data = Path(args.data) if args.data else sample_dir("blurred_pairs")
+    source = open_pairs(data, split="test", side_by_side=args.side_by_side)
+    count = len(source) if args.limit is None else min(len(source), max(0, args.limit))
+    if count == 0:
+        raise UserError(f"{data}: no test pairs")
+    out = Path(args.output) if args.output else Path("outputs") / FAMILY / "test"
+    (out / "images").mkdir(parents=True, exist_ok=True)
+
+    records, rows, captions, grid_index = [], [], [], 0
+
+    def flush_grid():
+        nonlocal rows, captions, grid_index
+        if rows:
+            save_grid(out / "grids" / f"grid_{grid_index:03d}.png", rows, ["Blurred", "Deblurred", "Sharp"],
+                      captions=captions, title=f"DeblurGAN ({cfg.preset})")
+            grid_index += 1
+            rows, captions = [], []
+
+    print(f"{'image':<32} {'PSNR':>7} {'SSIM':>6}   {'blurred PSNR':>12} {'SSIM':>6}")
+    for i in range(count):
+        name = source.names[i]
+        blurred, sharp = source.load(i)
+        restored = restore_array(generator, uint8_to_signed(blurred), multiple=cfg.multiple, tile=args.tile,
+                                 training=args.stochastic)
+        restored = unit_to_uint8(np.clip(signed_to_unit(restored), 0.0, 1.0))
+        if restored.shape != sharp.shape:
+            raise UserError(f"{data}: pair {name} has blurred {blurred.shape[:2]} and sharp {sharp.shape[:2]} sizes")
+        # metrics on the saved 8-bit images, RGB in [0, 1] (the corrected official protocol)
+        r, s, b = uint8_to_unit(restored), uint8_to_unit(sharp), uint8_to_unit(blurred)
+        record = {"image": name, "psnr": psnr(r, s), "ssim": ssim(r, s),
+                  "blurred_psnr": psnr(b, s), "blurred_ssim": ssim(b, s)}
+        records.append(record)
+        print(f"{name[:32]:<32} {record['psnr']:7.2f} {record['ssim']:6.3f}   "
+              f"{record['blurred_psnr']:12.2f} {record['blurred_ssim']:6.3f}")
+        write_image(out / "images" / f"{name}.png", restored)
+        rows.append([blurred, restored, sharp])
+        captions.append([metric_caption(record["blurred_psnr"], record["blurred_ssim"]),
+                         metric_caption(record["psnr"], record["ssim"]), None])
+        if len(rows) >= max(1, args.rows_per_grid):
+            flush_grid()
+    flush_grid()
+
+    means = mean_metrics(records)
+    with open(out / "metrics.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["image", "psnr", "ssim", "blurred_psnr", "blurred_ssim"])
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in record.items()})
+        writer.writerow({"image": "mean", **{k: f"{v:.4f}" for k, v in means.items()}})
+    print(f"{'mean':<32} {means['psnr']:7.2f} {means['ssim']:6.3f}   "
+          f"{means['blurred_psnr']:12.2f} {means['blurred_ssim']:6.3f}")
+    print(f"{count} images; metrics.csv, images/ and grids/ in {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
