@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import sys
+import weakref
 from pathlib import Path
 from typing import Callable
 
@@ -33,9 +34,26 @@ def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(image, [(0, pad_h), (0, pad_w), (0, 0)], mode=mode)
 
 
+_GRAPH_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def graph_call(model, batch, training: bool = False) -> np.ndarray:
+    """``model(batch)`` through a cached ``tf.function``.
+
+    Called eagerly, a functional Keras model keeps every intermediate activation alive until the
+    call returns (tens of GB for a dense network on a large tile); a graph frees each tensor after
+    its last use. ``reduce_retracing`` lets one trace serve images of every size.
+    """
+    import tensorflow as tf
+
+    functions = _GRAPH_CACHE.setdefault(model, {})
+    if training not in functions:
+        functions[training] = tf.function(lambda x: model(x, training=training), reduce_retracing=True)
+    return np.asarray(functions[training](tf.convert_to_tensor(batch, tf.float32)), dtype=np.float32)
+
+
 def _run(generator, batch: np.ndarray, training: bool) -> np.ndarray:
-    out = generator(batch, training=training)
-    return np.asarray(out, dtype=np.float32)
+    return graph_call(generator, batch, training)
 
 
 def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:

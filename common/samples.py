@@ -9,6 +9,7 @@ import numpy as np
 
 from common.grids import metric_caption, save_grid
 from common.image_io import signed_to_unit
+from common.inference import graph_call
 from common.metrics import psnr, ssim
 
 
@@ -24,7 +25,7 @@ def paired_sample_grid(inputs: np.ndarray, targets: np.ndarray, columns: tuple[s
     targets = np.asarray(targets, np.float32)
 
     def write(gan, path: Path) -> None:
-        outputs = run(gan, inputs) if run else np.asarray(gan.generator(inputs, training=False), np.float32)
+        outputs = run(gan, inputs) if run else graph_call(gan.generator, inputs)
         rows, captions = [], []
         for x, y, t in zip(inputs, outputs, targets):
             shown = [np.clip(input_to_unit(x), 0, 1), np.clip(output_to_unit(y), 0, 1), np.clip(target_to_unit(t), 0, 1)]

@@ -1,0 +1,52 @@
+"""Deblur photos at full resolution with a trained DGF generator.
+
+    python dgf_deblur/predict.py                                    # newest run, bundled blurred samples
+    python dgf_deblur/predict.py --weights runs/dgf_deblur/keras --input photo.jpg --output out/
+    python dgf_deblur/predict.py --input DIR --tile 512             # e.g. 4032x3024 phone photos
+
+Any image size. Large images (over 1024 x 1024) are processed in overlapping 512-px tiles
+blended together, so memory stays bounded (leftthomas' test_pictures() ran out of memory on
+4032 x 3024 photos); --tile N sets the tile size, --tile 0 runs whole images. --grid also writes
+Blurred | Deblurred comparisons to OUTPUT/grids/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.cli import predict_parser, run_cli
+from dgf_deblur.inference import FAMILY
+
+
+def main(argv=None) -> int:
+    from dgf_deblur.inference import add_model_flags, deblur, graph_runner, load
+
+    p = predict_parser(FAMILY, "Deblur images with DGF.")  # its --tile: unset = auto, 0 = never
+    add_model_flags(p, tile=False)
+    p.add_argument("--grid", action="store_true", help="also write comparisons to OUTPUT/grids/")
+    args = p.parse_args(argv)
+
+    from common.grids import save_grid
+    from common.inference import collect_inputs, process_files
+    from common.precision import set_precision
+    from common.sample_data import sample_dir
+
+    set_precision(args.precision)
+    generator, _ = load(args)
+    runner = graph_runner(generator, args.train_mode)
+    source = Path(args.input) if args.input else sample_dir("blurred_pairs") / "test" / "A"
+    inputs = collect_inputs(source)
+    out = Path(args.output) if args.output else Path("outputs") / FAMILY / "predict"
+
+    def write_grid(path, image, result):
+        save_grid(out / "grids" / f"{path.stem}.png", [[image, result]], ["Blurred", "Deblurred"],
+                  title=path.name)
+
+    written, failures = process_files(inputs, out, lambda image: deblur(runner, image, args),
+                                      desc="deblurring", on_result=write_grid if args.grid else None)
+    print(f"wrote {written} image(s) to {out}" + (f"; {len(failures)} failed" if failures else ""))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,147 @@
+"""Train the Deep Generative Filter deblurring GAN.
+
+    python dgf_deblur/train.py                                  # bundled sample pairs, a few minutes on a CPU
+    python dgf_deblur/train.py --data data/deshake_256          # side-by-side images (sharp left), keras preset
+    python dgf_deblur/train.py --data data/data.h5 --preset paper
+
+--data takes a folder of side-by-side images (train/ and test/ inside, sharp LEFT as the DGF data),
+the tutorial's HDF5 file (python datasets/build_hdf5.py), or A/B folders (A blurred, B sharp).
+Writes runs/dgf_deblur/<preset>/ (or --out): config.json, checkpoints/, logs/ (TensorBoard),
+samples/ (a Blurred | Deblurred | Sharp grid per epoch), generator.weights.h5, generator.keras
+(and the discriminator). Rerunning the same command resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from common.cli import default_run_dir, override_config, resolve_vgg_choice, run_cli, train_parser
+from common.errors import UserError
+from dgf_deblur.config import DEFAULT_PRESET, PRESETS, SAMPLE_OVERRIDES, get_config
+
+DESCRIPTION = "Train DGF (Ramakrishnan et al. 2017), a densely connected deblurring GAN."
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from err
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = train_parser("dgf_deblur", PRESETS, DEFAULT_PRESET, DESCRIPTION, perceptual=True)
+    g = p.add_argument_group("DGF")
+    g.add_argument("--crop-size", type=int, help="random square crop (the discriminator's input size)")
+    g.add_argument("--load-size", type=int,
+                   help="resize each image to this square size before cropping (0: keep the size)")
+    g.add_argument("--patch-size", type=int, help="patch size of the patch-average discriminator")
+    g.add_argument("--growth-rate", type=int, help="channels added by each dense block (64)")
+    g.add_argument("--bottleneck-channels", type=int, help="width of the 1x1 bottlenecks and the head (256)")
+    g.add_argument("--n-blocks", type=int, help="dense blocks (10); give --dilations with as many values")
+    g.add_argument("--d-channels", type=int, help="discriminator width (keras: 64, paper: ndf 48)")
+    g.add_argument("--dilations", type=_int_list,
+                   help="comma-separated dilation of each dense block, e.g. 1,1,1,2,1,3,1,2,1,1")
+    g.add_argument("--adv-weight", type=float, help="weight of the adversarial term (1)")
+    g.add_argument("--perceptual-weight", type=float, help="weight of the VGG term (K_1 = 145)")
+    g.add_argument("--l1-weight", type=float, help="weight of the L1 term (K_2 = 170)")
+    g.add_argument("--perceptual-layer", help="VGG16 layer of the perceptual loss")
+    g.add_argument("--flip", dest="flip", action="store_const", const=True, help="random horizontal flips")
+    g.add_argument("--no-flip", dest="flip", action="store_const", const=False, help="no flips")
+    g.add_argument("--side-by-side", choices=("target_left", "degraded_left"),
+                   help="for side-by-side images: which half is sharp (DGF data: target_left)")
+    return p
+
+
+def resolve_config(args):
+    """The preset, the sample-data overrides when there is no --data, then the flags."""
+    cfg = get_config(args.preset)
+    if args.data is None:
+        cfg = get_config(cfg, **SAMPLE_OVERRIDES)
+    extra = {}
+    if getattr(args, "vgg_preprocess", None):
+        extra["perceptual_preprocess"] = args.vgg_preprocess
+    if args.load_size == 0:
+        args.load_size = None
+        extra["load_size"] = None
+    return override_config(cfg, args, extra=extra)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+
+    import numpy as np
+
+    from common.data import open_pairs, pair_dataset
+    from common.sample_data import sample_dir
+    from common.samples import paired_sample_grid
+    from common.training import TrainJob, train
+    from dgf_deblur.gan import build_gan
+    from dgf_deblur.inference import graph_runner
+
+    sample_demo = args.data is None
+    cfg = resolve_config(args)
+    data_path = sample_dir("side_by_side") if sample_demo else Path(args.data)
+    source = open_pairs(data_path, split="train", side_by_side=cfg.side_by_side)
+    if len(source) < cfg.batch_size:
+        raise UserError(f"{data_path}: {len(source)} training pairs, fewer than --batch-size "
+                        f"{cfg.batch_size}; add data or lower --batch-size")
+
+    # main.py: one pass over the training set per epoch.
+    steps = cfg.steps_per_epoch or max(1, len(source) // cfg.batch_size)
+    cfg = dataclasses.replace(cfg, steps_per_epoch=steps)
+
+    info = {"data": str(data_path), "pairs": len(source), "sample_demo": sample_demo}
+    vgg_weights, use_l1, warnings = resolve_vgg_choice(args.vgg_weights, cfg.perceptual_network,
+                                                       sample_demo)
+    if use_l1:
+        vgg_weights = "l1-fallback"
+        info["content_loss"] = "l1 in place of the perceptual term (ImageNet VGG unavailable)"
+
+    resize = None if cfg.load_size is None else (cfg.load_size, cfg.load_size)
+    crop = (cfg.crop_size, cfg.crop_size)
+
+    # A fixed batch for the per-epoch grids: the first pairs of the test split when there is one.
+    try:
+        grid_source = open_pairs(data_path, split="test", side_by_side=cfg.side_by_side)
+    except UserError:
+        grid_source = source
+    # At least 128 px: the generator is fully convolutional and runs as a graph (inference.py).
+    grid_crop = (max(cfg.crop_size, 128),) * 2
+    grid = pair_dataset(grid_source, min(3, len(grid_source)), crop=grid_crop, resize=resize,
+                        flip=False, seed=cfg.seed, repeat=False, shuffle=False)
+    blurred, sharp = (np.asarray(t) for t in next(iter(grid)))
+
+    runners = {}
+
+    def run_generator(gan, inputs):
+        # In a graph: eagerly, the dense generator keeps every intermediate alive (inference.py).
+        key = id(gan.generator)
+        if key not in runners:
+            runners[key] = graph_runner(gan.generator)
+        return np.asarray(runners[key](inputs), np.float32)
+
+    def build_dataset(start_step):
+        return pair_dataset(source, cfg.batch_size, crop=crop, resize=resize, flip=cfg.flip,
+                            seed=cfg.seed, start_step=start_step, shuffle=cfg.shuffle)
+
+    job = TrainJob(
+        family="dgf_deblur", config=cfg, run_dir=default_run_dir("dgf_deblur", args),
+        build_gan=lambda: build_gan(cfg, vgg_weights), build_dataset=build_dataset,
+        sample_grid=paired_sample_grid(blurred, sharp, ("Blurred", "Deblurred", "Sharp"),
+                                       run=run_generator),
+        exports=lambda gan: {"generator": gan.generator, "discriminator": gan.discriminator},
+        precision=args.precision, strategy=args.strategy, progress=not args.no_progress,
+        info=info, warnings=warnings,
+    )
+    run_dir = train(job)
+    print(f"next: python dgf_deblur/test.py --weights {run_dir}   "
+          f"python dgf_deblur/predict.py --weights {run_dir} --input IMAGES", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
