@@ -12,7 +12,7 @@ from keras import layers, ops
 _PACKAGE = "gan_restoration"
 
 
-def _pair(value) -> tuple[int, int]:
+def as_pair(value) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)
     height, width = value
@@ -29,7 +29,7 @@ class ReflectionPadding2D(layers.Layer):
 
     def __init__(self, padding=1, **kwargs):
         super().__init__(**kwargs)
-        self.padding = _pair(padding)
+        self.padding = as_pair(padding)
 
     def call(self, inputs):
         pad_h, pad_w = self.padding

@@ -10,7 +10,6 @@ images) and grids/ (Blurred | Deblurred | Sharp with scores).
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -62,7 +61,8 @@ def main(argv=None) -> int:
     from common.grids import metric_caption, save_grid
     from common.image_io import signed_to_unit, uint8_to_signed, uint8_to_unit, unit_to_uint8, write_image
     from common.inference import restore_array
-    from common.metrics import mean_metrics, psnr, ssim
+    from common.reports import write_metrics_csv
+from common.metrics import psnr, ssim
     from common.precision import set_precision
     from common.sample_data import sample_dir
 
@@ -110,13 +110,8 @@ def main(argv=None) -> int:
             flush_grid()
     flush_grid()
 
-    means = mean_metrics(records)
-    with open(out / "metrics.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["image", "psnr", "ssim", "blurred_psnr", "blurred_ssim"])
-        writer.writeheader()
-        for record in records:
-            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in record.items()})
-        writer.writerow({"image": "mean", **{k: f"{v:.4f}" for k, v in means.items()}})
+    means = write_metrics_csv(out / "metrics.csv", records,
+                              ["image", "psnr", "ssim", "blurred_psnr", "blurred_ssim"])
     print(f"{'mean':<32} {means['psnr']:7.2f} {means['ssim']:6.3f}   "
           f"{means['blurred_psnr']:12.2f} {means['blurred_ssim']:6.3f}")
     print(f"{count} images; metrics.csv, images/ and grids/ in {out}", file=sys.stderr)

@@ -12,14 +12,9 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from common.layers import as_pair as _pair
+
 _PACKAGE = "dgf_deblur"
-
-
-def _pair(value) -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    height, width = value
-    return (int(height), int(width))
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)

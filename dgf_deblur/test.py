@@ -13,7 +13,6 @@ blurred input as the baseline; then the means), images/ (the deblurred images) a
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -36,7 +35,8 @@ def main(argv=None) -> int:
     from common.data import open_pairs
     from common.grids import metric_caption, save_grid
     from common.image_io import uint8_to_unit, write_image
-    from common.metrics import mean_metrics, psnr, ssim
+    from common.reports import write_metrics_csv
+from common.metrics import psnr, ssim
     from common.precision import set_precision
     from common.sample_data import sample_dir
 
@@ -84,14 +84,8 @@ def main(argv=None) -> int:
             flush()
     flush()
 
-    means = mean_metrics(records)
-    fields = ["image", "psnr", "ssim", "blurred_psnr", "blurred_ssim"]
-    with open(out / "metrics.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        for record in records:
-            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in record.items()})
-        writer.writerow({"image": "mean", **{k: f"{v:.4f}" for k, v in means.items()}})
+    means = write_metrics_csv(out / "metrics.csv", records,
+                              ["image", "psnr", "ssim", "blurred_psnr", "blurred_ssim"])
     print(f"{'mean':<32} {means['psnr']:7.2f} {means['ssim']:6.3f}   "
           f"{means['blurred_psnr']:12.2f} {means['blurred_ssim']:6.3f}")
     print(f"{count} images; metrics.csv, images/ and grids/ in {out}", file=sys.stderr)
