@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     from common.image_io import signed_to_unit, uint8_to_signed, uint8_to_unit, unit_to_uint8, write_image
     from common.inference import restore_array
     from common.reports import write_metrics_csv
-from common.metrics import psnr, ssim
+    from common.metrics import psnr, ssim
     from common.precision import set_precision
     from common.sample_data import sample_dir
 

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     from common.grids import metric_caption, save_grid
     from common.image_io import uint8_to_unit, write_image
     from common.reports import write_metrics_csv
-from common.metrics import psnr, ssim
+    from common.metrics import psnr, ssim
     from common.precision import set_precision
     from common.sample_data import sample_dir
 
