@@ -1,0 +1,115 @@
+"""Complete your images with a trained GLCIC model, at their own size.
+
+    python glcic_inpaint/predict.py                       # newest run, bundled sample test photos
+    python glcic_inpaint/predict.py --input photo.jpg --masks photo_mask.png --output out/
+    python glcic_inpaint/predict.py --input photos/ --masks masks/ --blend poisson
+
+Masks: PNG, white = hole, the size of their image. ``--masks`` is one file (used for every input)
+or a folder holding ``<image name>.png`` for each input. Without ``--masks`` the bundled sample
+photos use their own masks, and other images get 2-4 random holes (official inpaint.lua), saved
+next to the result as ``<name>_mask.png``. Writes ``<name>.png`` (the completed image).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: make the repository importable without -e .
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common.cli import predict_parser, resolve_weights, run_cli  # noqa: E402
+from common.errors import UserError  # noqa: E402
+
+FAMILY = "glcic_inpaint"
+# official inpaint.lua without a mask: 2 to 4 holes with sides in [32, 128]
+RANDOM_HOLES = (2, 4)
+RANDOM_HOLE_SIDES = (32, 128)
+
+
+def build_parser():
+    p = predict_parser(FAMILY, __doc__.splitlines()[0])
+    p.add_argument("--masks", help="mask PNG (white = hole) or folder of <image name>.png masks")
+    p.add_argument("--blend", choices=("none", "poisson"), default="none",
+                   help="poisson: the paper's post-processing (fast marching, then Poisson "
+                        "blending with OpenCV's seamlessClone)")
+    p.add_argument("--mask-seed", type=int, default=0, help="seed of random holes (no --masks)")
+    return p
+
+
+def random_mask(shape, seed: int, index: int):
+    """2-4 random holes anywhere, sides in [32, 128] scaled down for small images."""
+    import numpy as np
+
+    from glcic_inpaint.masks import HoleSpec, sample_holes
+
+    height, width = shape[:2]
+    side = min(height, width)
+    high = max(1, min(RANDOM_HOLE_SIDES[1], side // 2))
+    low = max(1, min(RANDOM_HOLE_SIDES[0], high))
+    spec = HoleSpec((height, width), side, low, high, RANDOM_HOLES, "anywhere")
+    return np.asarray(sample_holes(1, spec, (seed, index)).masks[0])
+
+
+def find_mask(masks: Path, image_path: Path) -> Path:
+    if masks.is_file():
+        return masks
+    for candidate in [masks / f"{image_path.stem}.png", *sorted(masks.glob(f"{image_path.stem}.*"))]:
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"{masks}: no mask for {image_path.name}; add {image_path.stem}.png "
+                    "(white = hole, the image's size)")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.tile:
+        raise UserError("--tile: GLCIC completes each image whole (its global discriminator and "
+                        "dilated convs need the whole context); drop --tile")
+    from common.precision import set_precision
+
+    set_precision(args.precision)
+    from common.inference import collect_inputs, process_files
+    from common.sample_data import sample_dir
+    from glcic_inpaint.inference import complete
+    from glcic_inpaint.masks import load_mask, save_mask
+    from glcic_inpaint.inference import load_inpainter
+
+    run_dir, weights = resolve_weights(FAMILY, args.weights)
+    inpainter, config = load_inpainter(run_dir, weights)
+    masks = Path(args.masks).expanduser() if args.masks else None
+    if args.input is None:
+        test_dir = sample_dir("inpaint") / "test"
+        inputs = collect_inputs(test_dir)
+        masks = masks or test_dir / "masks"
+    else:
+        inputs = collect_inputs(args.input)
+    if masks is not None and not masks.exists():
+        raise UserError(f"{masks}: no such mask file or folder")
+    output = Path(args.output) if args.output else Path("outputs") / FAMILY / "predict"
+    blend = None if args.blend == "none" else args.blend
+
+    written, failures = 0, []
+    for index, path in enumerate(inputs):
+        def transform(image, path=path, index=index):
+            if masks is None:
+                mask = random_mask(image.shape, args.mask_seed, index)
+                save_mask(output / f"{path.stem}_mask.png", mask)
+            else:
+                mask = load_mask(find_mask(masks, path), image.shape[:2])
+            return complete(inpainter, image, mask, config, blend)
+
+        try:
+            done, failed = process_files([path], output, transform, desc="inpainting")
+        except UserError as error:  # a missing or mismatched mask: report, go on
+            print(f"skipped {path}: {error}", file=sys.stderr)
+            failures.append((path, str(error)))
+            continue
+        written += done
+        failures += failed
+    print(f"{written} image(s) completed in {output}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
