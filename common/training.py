@@ -126,7 +126,8 @@ def _write_config(job: TrainJob, record: dict, start_step: int) -> None:
         except (OSError, json.JSONDecodeError):
             previous = {}
         history = previous.get("history", [])
-        changed = sorted(k for k, v in record["config"].items() if previous.get("config", {}).get(k, v) != v)
+        current = json.loads(json.dumps(record["config"], default=str))  # tuples -> lists, as stored
+        changed = sorted(k for k, v in current.items() if previous.get("config", {}).get(k, v) != v)
         if changed and start_step > 0:
             print(f"note: resuming with changed settings: {', '.join(changed)}")
     history.append({"started_at_step": start_step, "time": time.strftime("%Y-%m-%d %H:%M:%S")})

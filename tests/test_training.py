@@ -110,3 +110,18 @@ def test_mixed_precision_step(tmp_path, precision):
     assert json.loads((run / "config.json").read_text())["precision"] == precision
     for w in _generator_weights(run):
         assert np.all(np.isfinite(w))
+
+
+def test_resume_reports_only_really_changed_settings(tmp_path, capsys):
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class WithTuple(toy_gan.ToyConfig):
+        crop: tuple = (8, 8)
+
+    first = WithTuple(epochs=1, steps_per_epoch=2)
+    train(toy_gan.toy_job(tmp_path / "run", first))
+    capsys.readouterr()
+    train(toy_gan.toy_job(tmp_path / "run", dataclasses.replace(first, epochs=2)))
+    out = capsys.readouterr().out
+    assert "changed settings: epochs" in out and "crop" not in out
