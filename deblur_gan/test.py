@@ -59,10 +59,9 @@ def main(argv=None) -> int:
 
     from common.data import open_pairs
     from common.grids import metric_caption, save_grid
-    from common.image_io import signed_to_unit, uint8_to_signed, uint8_to_unit, unit_to_uint8, write_image
+    from common.image_io import signed_to_unit, uint8_to_signed, unit_to_uint8, write_image
     from common.inference import restore_array
-    from common.reports import write_metrics_csv
-    from common.metrics import psnr, ssim
+    from common.reports import DEBLUR_HEADER, deblur_record, deblur_row, finish_deblur_report
     from common.precision import set_precision
     from common.sample_data import sample_dir
 
@@ -86,7 +85,7 @@ def main(argv=None) -> int:
             grid_index += 1
             rows, captions = [], []
 
-    print(f"{'image':<32} {'PSNR':>7} {'SSIM':>6}   {'blurred PSNR':>12} {'SSIM':>6}")
+    print(DEBLUR_HEADER)
     for i in range(count):
         name = source.names[i]
         blurred, sharp = source.load(i)
@@ -96,12 +95,9 @@ def main(argv=None) -> int:
         if restored.shape != sharp.shape:
             raise UserError(f"{data}: pair {name} has blurred {blurred.shape[:2]} and sharp {sharp.shape[:2]} sizes")
         # metrics on the saved 8-bit images, RGB in [0, 1] (the corrected official protocol)
-        r, s, b = uint8_to_unit(restored), uint8_to_unit(sharp), uint8_to_unit(blurred)
-        record = {"image": name, "psnr": psnr(r, s), "ssim": ssim(r, s),
-                  "blurred_psnr": psnr(b, s), "blurred_ssim": ssim(b, s)}
+        record = deblur_record(name, restored, sharp, blurred)
         records.append(record)
-        print(f"{name[:32]:<32} {record['psnr']:7.2f} {record['ssim']:6.3f}   "
-              f"{record['blurred_psnr']:12.2f} {record['blurred_ssim']:6.3f}")
+        print(deblur_row(record))
         write_image(out / "images" / f"{name}.png", restored)
         rows.append([blurred, restored, sharp])
         captions.append([metric_caption(record["blurred_psnr"], record["blurred_ssim"]),
@@ -110,10 +106,7 @@ def main(argv=None) -> int:
             flush_grid()
     flush_grid()
 
-    means = write_metrics_csv(out / "metrics.csv", records,
-                              ["image", "psnr", "ssim", "blurred_psnr", "blurred_ssim"])
-    print(f"{'mean':<32} {means['psnr']:7.2f} {means['ssim']:6.3f}   "
-          f"{means['blurred_psnr']:12.2f} {means['blurred_ssim']:6.3f}")
+    finish_deblur_report(out / "metrics.csv", records)
     print(f"{count} images; metrics.csv, images/ and grids/ in {out}", file=sys.stderr)
     return 0
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common.cli import run_cli, test_parser
 from common.errors import UserError
-from dgf_deblur.inference import FAMILY, add_model_flags, deblur, graph_runner, load
+from dgf_deblur.inference import FAMILY, add_model_flags, deblur, load
 
 COLUMNS = ("Sharp", "Blurred", "Generated")  # leftthomas main.py test(): [sharp | blur | generated]
 
@@ -34,15 +34,13 @@ def main(argv=None) -> int:
 
     from common.data import open_pairs
     from common.grids import metric_caption, save_grid
-    from common.image_io import uint8_to_unit, write_image
-    from common.reports import write_metrics_csv
-    from common.metrics import psnr, ssim
+    from common.image_io import write_image
+    from common.reports import DEBLUR_HEADER, deblur_record, deblur_row, finish_deblur_report
     from common.precision import set_precision
     from common.sample_data import sample_dir
 
     set_precision(args.precision)
     generator, cfg = load(args)
-    runner = graph_runner(generator, args.train_mode)
     data = Path(args.data) if args.data else sample_dir("side_by_side")
     source = open_pairs(data, split="test", side_by_side=args.side_by_side or cfg.side_by_side)
     count = len(source) if args.limit is None else min(len(source), max(0, args.limit))
@@ -61,21 +59,18 @@ def main(argv=None) -> int:
             grids += 1
             rows, captions = [], []
 
-    print(f"{'image':<32} {'PSNR':>7} {'SSIM':>6}   {'blurred PSNR':>12} {'SSIM':>6}")
+    print(DEBLUR_HEADER)
     for i in range(count):
         name = source.names[i]
         blurred, sharp = source.load(i)
         if blurred.shape != sharp.shape:
             raise UserError(f"{data}: pair {name} has blurred {blurred.shape[:2]} and sharp "
                             f"{sharp.shape[:2]}; both images of a pair must have the same size")
-        restored = deblur(runner, blurred, args)
+        restored = deblur(generator, blurred, args)
         # Scores on the saved 8-bit images, RGB in [0, 1].
-        r, s, b = uint8_to_unit(restored), uint8_to_unit(sharp), uint8_to_unit(blurred)
-        record = {"image": name, "psnr": psnr(r, s), "ssim": ssim(r, s),
-                  "blurred_psnr": psnr(b, s), "blurred_ssim": ssim(b, s)}
+        record = deblur_record(name, restored, sharp, blurred)
         records.append(record)
-        print(f"{name[:32]:<32} {record['psnr']:7.2f} {record['ssim']:6.3f}   "
-              f"{record['blurred_psnr']:12.2f} {record['blurred_ssim']:6.3f}")
+        print(deblur_row(record))
         write_image(out / "images" / f"{name}.png", restored)
         rows.append([sharp, blurred, restored])
         captions.append([None, metric_caption(record["blurred_psnr"], record["blurred_ssim"]),
@@ -84,10 +79,7 @@ def main(argv=None) -> int:
             flush()
     flush()
 
-    means = write_metrics_csv(out / "metrics.csv", records,
-                              ["image", "psnr", "ssim", "blurred_psnr", "blurred_ssim"])
-    print(f"{'mean':<32} {means['psnr']:7.2f} {means['ssim']:6.3f}   "
-          f"{means['blurred_psnr']:12.2f} {means['blurred_ssim']:6.3f}")
+    finish_deblur_report(out / "metrics.csv", records)
     print(f"{count} images; metrics.csv, images/ and grids/ in {out}", file=sys.stderr)
     return 0
 
