@@ -48,7 +48,9 @@ def graph_call(model, batch, training: bool = False) -> np.ndarray:
 
     functions = _GRAPH_CACHE.setdefault(model, {})
     if training not in functions:
-        functions[training] = tf.function(lambda x: model(x, training=training), reduce_retracing=True)
+        # A weak reference, so the cached function does not keep the model alive.
+        model_ref = weakref.ref(model)
+        functions[training] = tf.function(lambda x: model_ref()(x, training=training), reduce_retracing=True)
     return np.asarray(functions[training](tf.convert_to_tensor(batch, tf.float32)), dtype=np.float32)
 
 

@@ -41,29 +41,17 @@ def tile_for(args, shape) -> int | None:
     return 512 if shape[0] * shape[1] > 1024 * 1024 else None
 
 
-def graph_runner(generator, training: bool = False):
-    """``generator`` as a tf.function, callable like the model (``runner(x, training=...)``).
+def deblur(generator, image, args):
+    """uint8 (H, W, 3) blurred -> uint8 (H, W, 3) deblurred.
 
-    Eagerly, a Keras functional model keeps every intermediate tensor until the call returns:
-    about 88 KB per pixel for this dense generator (5.8 GB for one 256 x 256 tile). In a graph,
-    TensorFlow frees each tensor after its last use, so only the dense stack stays alive.
+    ``restore_array`` runs the generator as a graph: eagerly, this dense generator would keep every
+    intermediate tensor alive (about 88 KB per pixel, 5.8 GB for one 256 x 256 tile).
     """
-    import tensorflow as tf
-
-    @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
-    def run(x):
-        return generator(x, training=training)
-
-    return lambda x, training=training: run(tf.convert_to_tensor(x, tf.float32))
-
-
-def deblur(runner, image, args):
-    """uint8 (H, W, 3) blurred -> uint8 (H, W, 3) deblurred, with a :func:`graph_runner`."""
     import numpy as np
 
     from common.image_io import signed_to_uint8, uint8_to_signed
     from common.inference import restore_array
 
-    restored = restore_array(runner, uint8_to_signed(image), multiple=1,
+    restored = restore_array(generator, uint8_to_signed(image), multiple=1,
                              tile=tile_for(args, image.shape), training=args.train_mode)
     return np.asarray(signed_to_uint8(np.clip(restored, -1.0, 1.0)))

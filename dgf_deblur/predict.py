@@ -19,7 +19,7 @@ from dgf_deblur.inference import FAMILY
 
 
 def main(argv=None) -> int:
-    from dgf_deblur.inference import add_model_flags, deblur, graph_runner, load
+    from dgf_deblur.inference import add_model_flags, deblur, load
 
     p = predict_parser(FAMILY, "Deblur images with DGF.")  # its --tile: unset = auto, 0 = never
     add_model_flags(p, tile=False)
@@ -33,7 +33,6 @@ def main(argv=None) -> int:
 
     set_precision(args.precision)
     generator, _ = load(args)
-    runner = graph_runner(generator, args.train_mode)
     source = Path(args.input) if args.input else sample_dir("blurred_pairs") / "test" / "A"
     inputs = collect_inputs(source)
     out = Path(args.output) if args.output else Path("outputs") / FAMILY / "predict"
@@ -42,7 +41,7 @@ def main(argv=None) -> int:
         save_grid(out / "grids" / f"{path.stem}.png", [[image, result]], ["Blurred", "Deblurred"],
                   title=path.name)
 
-    written, failures = process_files(inputs, out, lambda image: deblur(runner, image, args),
+    written, failures = process_files(inputs, out, lambda image: deblur(generator, image, args),
                                       desc="deblurring", on_result=write_grid if args.grid else None)
     print(f"wrote {written} image(s) to {out}" + (f"; {len(failures)} failed" if failures else ""))
     return 1 if failures else 0

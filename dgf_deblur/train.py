@@ -18,18 +18,11 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from common.cli import default_run_dir, override_config, resolve_vgg_choice, run_cli, train_parser
+from common.cli import default_run_dir, number_list, override_config, resolve_vgg_choice, run_cli, train_parser
 from common.errors import UserError
 from dgf_deblur.config import DEFAULT_PRESET, PRESETS, SAMPLE_OVERRIDES, get_config
 
 DESCRIPTION = "Train DGF (Ramakrishnan et al. 2017), a densely connected deblurring GAN."
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(","))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from err
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bottleneck-channels", type=int, help="width of the 1x1 bottlenecks and the head (256)")
     g.add_argument("--n-blocks", type=int, help="dense blocks (10); give --dilations with as many values")
     g.add_argument("--d-channels", type=int, help="discriminator width (keras: 64, paper: ndf 48)")
-    g.add_argument("--dilations", type=_int_list,
+    g.add_argument("--dilations", type=number_list(int, name="dilations"),
                    help="comma-separated dilation of each dense block, e.g. 1,1,1,2,1,3,1,2,1,1")
     g.add_argument("--adv-weight", type=float, help="weight of the adversarial term (1)")
     g.add_argument("--perceptual-weight", type=float, help="weight of the VGG term (K_1 = 145)")
@@ -80,7 +73,6 @@ def main(argv=None) -> int:
     from common.samples import paired_sample_grid
     from common.training import TrainJob, train
     from dgf_deblur.gan import build_gan
-    from dgf_deblur.inference import graph_runner
 
     sample_demo = args.data is None
     cfg = resolve_config(args)
@@ -115,15 +107,6 @@ def main(argv=None) -> int:
                         flip=False, seed=cfg.seed, repeat=False, shuffle=False)
     blurred, sharp = (np.asarray(t) for t in next(iter(grid)))
 
-    runners = {}
-
-    def run_generator(gan, inputs):
-        # In a graph: eagerly, the dense generator keeps every intermediate alive (inference.py).
-        key = id(gan.generator)
-        if key not in runners:
-            runners[key] = graph_runner(gan.generator)
-        return np.asarray(runners[key](inputs), np.float32)
-
     def build_dataset(start_step):
         return pair_dataset(source, cfg.batch_size, crop=crop, resize=resize, flip=cfg.flip,
                             seed=cfg.seed, start_step=start_step, shuffle=cfg.shuffle)
@@ -131,8 +114,7 @@ def main(argv=None) -> int:
     job = TrainJob(
         family="dgf_deblur", config=cfg, run_dir=default_run_dir("dgf_deblur", args),
         build_gan=lambda: build_gan(cfg, vgg_weights), build_dataset=build_dataset,
-        sample_grid=paired_sample_grid(blurred, sharp, ("Blurred", "Deblurred", "Sharp"),
-                                       run=run_generator),
+        sample_grid=paired_sample_grid(blurred, sharp, ("Blurred", "Deblurred", "Sharp")),
         exports=lambda gan: {"generator": gan.generator, "discriminator": gan.discriminator},
         precision=args.precision, strategy=args.strategy, progress=not args.no_progress,
         info=info, warnings=warnings,

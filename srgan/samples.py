@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from common.grids import metric_caption, save_grid
+from common.inference import graph_call
 from common.metrics import psnr_y, ssim_y
 from srgan.config import Config
 from srgan.data import bicubic_upscale, downscale_uint8, generator_output_to_uint8, uint8_to_generator_input
@@ -32,7 +33,7 @@ def sr_sample_grid(hr_images: list[np.ndarray], config: Config):
         rows, captions = [], []
         for lr, hr in zip(lr_images, hr_images):
             x = uint8_to_generator_input(lr, config.lr_range)[None]
-            sr = generator_output_to_uint8(np.asarray(gan.generator(x, training=False))[0])
+            sr = generator_output_to_uint8(graph_call(gan.generator, x)[0])
             cells, caps = compare_row(lr, sr, hr, config.scale)
             rows.append(cells)
             captions.append(caps)

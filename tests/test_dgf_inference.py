@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
-from dgf_deblur.inference import deblur, graph_runner, tile_for
+from common.inference import graph_call
+from dgf_deblur.inference import deblur, tile_for
 from dgf_deblur.model import build_generator, load_generator
 
 TINY = dict(growth_rate=4, bottleneck_channels=8, n_blocks=2, dilations=(1, 2))
 
 
-def test_graph_runner_matches_the_eager_model():
+def test_graph_call_matches_the_eager_model():
     g = build_generator("paper", **TINY)
     x = np.random.default_rng(0).uniform(-1, 1, (1, 21, 34, 3)).astype("float32")
-    run = graph_runner(g)
-    np.testing.assert_allclose(np.asarray(run(x)), np.asarray(g(x, training=False)), atol=1e-5)
-    # Another size reuses the same graph (no shape in the signature).
-    assert np.asarray(run(x[:, :9, :11])).shape == (1, 9, 11, 3)
+    np.testing.assert_allclose(graph_call(g, x), np.asarray(g(x, training=False)), atol=1e-5)
+    # Another size runs through the same cached function.
+    assert graph_call(g, x[:, :9, :11]).shape == (1, 9, 11, 3)
 
 
 def test_tile_rule():
@@ -34,8 +34,8 @@ def test_tile_rule():
 def test_deblur_tiled_matches_whole_image_in_the_middle():
     g = build_generator("keras", **TINY)
     image = np.random.default_rng(1).integers(0, 256, (70, 90, 3), dtype=np.uint8)
-    whole = deblur(graph_runner(g), image, argparse.Namespace(tile=0, train_mode=False))
-    tiled = deblur(graph_runner(g), image, argparse.Namespace(tile=48, train_mode=False))
+    whole = deblur(g, image, argparse.Namespace(tile=0, train_mode=False))
+    tiled = deblur(g, image, argparse.Namespace(tile=48, train_mode=False))
     assert whole.shape == tiled.shape == image.shape and whole.dtype == np.uint8
     # The receptive field (radius 6 px here) is well inside the tiles' overlap away from seams.
     assert np.abs(whole.astype(int) - tiled.astype(int)).mean() < 2.0
