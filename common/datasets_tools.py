@@ -367,7 +367,20 @@ def extraction_folder(output_dir: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.extract-", dir=output_dir.parent))
 
 
+def extract_and_organize(archives, output_dir: Path, organize):
+    """Unzip ``archives`` into a temporary folder beside ``output_dir``, run
+    ``organize(extracted_folder)`` and return its result; the temporary folder is always removed."""
+    extracted = extraction_folder(output_dir)
+    try:
+        for archive in archives:
+            print(f"extracting {archive}")
+            extract_zip(Path(archive), extracted)
+        return organize(extracted)
+    finally:
+        shutil.rmtree(extracted, ignore_errors=True)
+
+
 __all__ = [
-    "ORDERS", "organize_gopro", "combine_side_by_side", "split_side_by_side", "build_hdf5",
+    "ORDERS", "extract_and_organize", "organize_gopro", "combine_side_by_side", "split_side_by_side", "build_hdf5",
     "download_file", "extract_zip", "organize_div2k", "organize_celeba", "extraction_folder",
 ]

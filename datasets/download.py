@@ -14,7 +14,6 @@ CelebA -> DIR/{train,val,test} by the official partition).
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 from common.cli import run_cli
@@ -45,14 +44,7 @@ def _div2k(args, tools) -> None:
             print(f"downloading {url}")
             archives.append(tools.download_file(url, output / "downloads", tools.DIV2K_PAGE))
             downloaded.append(archives[-1])
-    extracted = tools.extraction_folder(output)
-    try:
-        for archive in archives:
-            print(f"extracting {archive}")
-            tools.extract_zip(archive, extracted)
-        counts = tools.organize_div2k(extracted, output)
-    finally:
-        shutil.rmtree(extracted, ignore_errors=True)
+    counts = tools.extract_and_organize(archives, output, lambda extracted: tools.organize_div2k(extracted, output))
     for archive in downloaded:  # our own downloads only; never the user's --archive files
         archive.unlink(missing_ok=True)
     for split, count in counts.items():
@@ -65,20 +57,17 @@ def _gopro(args, tools) -> None:
         raise UserError(f"GoPro needs --archive; download GOPRO_Large.zip from {tools.GOPRO_PAGE} "
                         "first (steps above)")
     output = Path(args.output).expanduser()
-    extracted = tools.extraction_folder(output)
-    try:
-        for archive in args.archive:
-            print(f"extracting {archive}")
-            tools.extract_zip(Path(archive), extracted)
+
+    def organize(extracted):
         root = next((p for p in sorted(extracted.rglob("train"), key=lambda p: len(p.parts))
                      if p.is_dir()), None)
         if root is None:
             raise UserError(f"{args.archive[0]}: no GOPRO_Large/train folder in the archive; use "
                             f"GOPRO_Large.zip from {tools.GOPRO_PAGE}")
-        counts = tools.organize_gopro(root.parent, output, gamma=args.gamma, mode="move",
-                                      overwrite=args.overwrite)
-    finally:
-        shutil.rmtree(extracted, ignore_errors=True)
+        return tools.organize_gopro(root.parent, output, gamma=args.gamma, mode="move",
+                                    overwrite=args.overwrite)
+
+    counts = tools.extract_and_organize(args.archive, output, organize)
     for split, count in counts.items():
         print(f"{split}: {count} pairs -> {output / split}/A (blurred), {output / split}/B (sharp)")
 
@@ -89,14 +78,8 @@ def _celeba(args, tools) -> None:
         raise UserError(f"CelebA needs --archive; download img_align_celeba.zip (Align&Cropped "
                         f"Images) from {tools.CELEBA_PAGE} first (steps above)")
     output = Path(args.output).expanduser()
-    extracted = tools.extraction_folder(output)
-    try:
-        for archive in args.archive:
-            print(f"extracting {archive}")
-            tools.extract_zip(Path(archive), extracted)
-        counts = tools.organize_celeba(extracted, output)
-    finally:
-        shutil.rmtree(extracted, ignore_errors=True)
+    counts = tools.extract_and_organize(args.archive, output,
+                                        lambda extracted: tools.organize_celeba(extracted, output))
     for split, count in counts.items():
         print(f"{split}: {count} images -> {output / split}")
 
