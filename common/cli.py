@@ -95,6 +95,24 @@ def test_parser(family: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
+def number_list(cast=int, count: int | None = None, name: str = "values"):
+    """argparse ``type=`` for comma-separated numbers ("1,2,3"), optionally exactly ``count`` of them."""
+    noun = "integers" if cast is int else "numbers"
+
+    def parse(text: str):
+        try:
+            values = tuple(cast(v) for v in text.replace(" ", "").split(","))
+        except ValueError:
+            values = None
+        if values is None or (count is not None and len(values) != count):
+            expected = f"{count} comma-separated {noun}" if count else f"comma-separated {noun}"
+            raise argparse.ArgumentTypeError(f"{name} needs {expected}, got {text!r}")
+        return values
+
+    parse.__name__ = name
+    return parse
+
+
 # ----------------------------------------------------------------------------- config
 def override_config(config, args: argparse.Namespace, extra: dict | None = None):
     """Replace each config field whose same-named flag was given (dashes -> underscores)."""

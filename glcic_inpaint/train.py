@@ -16,7 +16,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repository importable without -e .
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common.cli import default_run_dir, run_cli, train_parser  # noqa: E402
+from common.cli import default_run_dir, number_list, run_cli, train_parser  # noqa: E402
 from common.errors import UserError  # noqa: E402
 from glcic_inpaint.config import (  # noqa: E402
     DEFAULT_PRESET,
@@ -31,51 +31,23 @@ GRID_EXAMPLES = 3
 GRID_SEED = 123_457  # masks of the per-epoch grids (fixed: the same holes every epoch)
 
 
-def _ints(count: int, name: str):
-    def parse(text: str):
-        try:
-            values = tuple(int(v) for v in text.replace(" ", "").split(","))
-        except ValueError:
-            values = ()
-        if len(values) != count:
-            raise ValueError(f"{name} needs {count} comma-separated integers")
-        return values
-
-    parse.__name__ = name
-    return parse
-
-
-def _floats(count: int, name: str):
-    def parse(text: str):
-        try:
-            values = tuple(float(v) for v in text.replace(" ", "").split(","))
-        except ValueError:
-            values = ()
-        if len(values) != count:
-            raise ValueError(f"{name} needs {count} comma-separated numbers")
-        return values
-
-    parse.__name__ = name
-    return parse
-
-
 def build_parser():
     p = train_parser(FAMILY, PRESETS, DEFAULT_PRESET, __doc__.splitlines()[0], perceptual=False)
     g = p.add_argument_group("GLCIC")
-    g.add_argument("--phase-steps", dest="phase_steps", type=_ints(3, "Tc,Td,Ttotal"),
+    g.add_argument("--phase-steps", dest="phase_steps", type=number_list(int, 3, "Tc,Td,Ttotal"),
                    help="Tc,Td,Ttotal: completion network alone until Tc, discriminator alone "
                         "until Tc+Td, both until Ttotal (paper 90000,10000,500000)")
     g.add_argument("--alpha", type=float, help="weight of the adversarial terms (paper 0.0004)")
     g.add_argument("--mse-weight", dest="mse_weight", type=float,
                    help="weight of the masked MSE (1; 0 leaves only the adversarial term)")
     g.add_argument("--image-size", dest="image_size", type=int, help="training crop side")
-    g.add_argument("--resize-short-side", dest="resize_short_side", type=_ints(2, "lo,hi"),
+    g.add_argument("--resize-short-side", dest="resize_short_side", type=number_list(int, 2, "lo,hi"),
                    help="lo,hi: short side resized to a random size in [lo, hi] before cropping")
     g.add_argument("--local-size", dest="local_size", type=int, help="local discriminator patch")
     g.add_argument("--hole-min", dest="hole_min", type=int, help="smallest hole side (inclusive)")
     g.add_argument("--hole-max", dest="hole_max", type=int, help="largest hole side (inclusive)")
-    g.add_argument("--holes", type=_ints(2, "lo,hi"), help="lo,hi holes per training image")
-    g.add_argument("--mean-color", dest="mean_color", type=_floats(3, "r,g,b"),
+    g.add_argument("--holes", type=number_list(int, 2, "lo,hi"), help="lo,hi holes per training image")
+    g.add_argument("--mean-color", dest="mean_color", type=number_list(float, 3, "r,g,b"),
                    help="hole fill colour in the preset's value range (default: training-set mean)")
     g.add_argument("--set", dest="settings", action="append", default=[], metavar="FIELD=VALUE",
                    help="override any config field (repeatable), e.g. --set filters=32 "

@@ -74,3 +74,14 @@ def test_sample_demo_falls_back_to_l1_only_on_sample_data(monkeypatch):
         cli.resolve_vgg_choice("imagenet", "vgg19", sample_demo=False)
     weights, use_l1, warnings = cli.resolve_vgg_choice("random", "vgg19", sample_demo=False)
     assert weights is None and not use_l1 and "UNTRAINED" in warnings[0]
+
+
+def test_number_list_parses_and_rejects():
+    import argparse
+
+    assert cli.number_list(int, 3, "Tc,Td,Ttotal")("90000, 10000,500000") == (90000, 10000, 500000)
+    assert cli.number_list(float, 3, "r,g,b")("0.4,0.5,0.6") == (0.4, 0.5, 0.6)
+    with pytest.raises(argparse.ArgumentTypeError, match="3 comma-separated integers"):
+        cli.number_list(int, 3, "Tc,Td,Ttotal")("1,2")
+    with pytest.raises(argparse.ArgumentTypeError, match="comma-separated integers"):
+        cli.number_list(int, name="dilations")("1,x")
