@@ -109,12 +109,70 @@ class ClipValues(layers.Layer):
         return {**super().get_config(), "min_value": self.min_value, "max_value": self.max_value}
 
 
+def _exact_moments(x, axes):
+    """Mean and biased variance with exact derivatives of every order.
+
+    ``ops.moments`` / ``tf.nn.moments`` compute the variance as ``mean(square(x - stop_gradient(mean)))``:
+    first derivatives are right (d var / d mean is zero in value), but the second derivatives miss the
+    path through the mean. A WGAN-GP penalty differentiates the critic twice (its gradient with
+    respect to the weights is a second derivative), so a normalisation inside a penalised critic
+    must use this plain form (PyTorch's InstanceNorm2d / BatchNorm2d do).
+    """
+    mean = ops.mean(x, axis=axes, keepdims=True)
+    variance = ops.mean(ops.square(x - mean), axis=axes, keepdims=True)
+    return mean, variance
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ExactGroupNormalization(layers.GroupNormalization):
+    """``keras.layers.GroupNormalization`` whose moments have exact second derivatives.
+
+    The same constructor, weights (``gamma`` / ``beta`` when affine) and float32 compute under mixed
+    precision as the Keras layer; only the statistics differ in how they are differentiated
+    (:func:`_exact_moments`). ``groups=-1`` is instance normalisation.
+    """
+
+    def _apply_normalization(self, reshaped_inputs, input_shape):
+        inputs_dtype = reshaped_inputs.dtype
+        # statistics in float32 (at least) under mixed precision, as the Keras layer
+        x = ops.cast(reshaped_inputs, keras.backend.result_type(inputs_dtype, "float32"))
+        axes = list(range(1, len(x.shape)))
+        axes.pop(-2 if self.axis == -1 else self.axis - 1)  # the group axis stays
+        broadcast_shape = self._create_broadcast_shape(input_shape)
+        mean, variance = _exact_moments(x, axes)
+        inv = ops.rsqrt(variance + self.epsilon)
+        if self.scale:
+            inv = inv * ops.cast(ops.reshape(self.gamma, broadcast_shape), x.dtype)
+        out = (x - mean) * inv
+        if self.center:
+            out = out + ops.cast(ops.reshape(self.beta, broadcast_shape), x.dtype)
+        return ops.cast(out, inputs_dtype)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ExactBatchNormalization(layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` whose training-mode moments have exact second derivatives.
+
+    Same weights (gamma, beta, moving mean / variance), constructor and moving-average updates as
+    the Keras layer; use it for a critic trained with a gradient penalty (Keras' own layer gets the
+    penalty's gradient wrong through ``ops.moments``, see :func:`_exact_moments`). Masks and
+    ``synchronized=True`` fall back to the Keras computation.
+    """
+
+    def _moments(self, inputs, mask):
+        if mask is not None or self.synchronized:
+            return super()._moments(inputs, mask)
+        axes = tuple(self._reduction_axes)
+        mean, variance = _exact_moments(inputs, axes)
+        return ops.squeeze(mean, axis=axes), ops.squeeze(variance, axis=axes)
+
+
 def instance_norm(name: str | None = None, epsilon: float = 1e-5, affine: bool = False):
     """Instance normalisation equal to PyTorch ``InstanceNorm2d(affine=False, eps=1e-5)``.
 
-    ``GroupNormalization(groups=-1)`` normalises each channel of each image over its spatial
-    positions (biased variance, as PyTorch) and computes in float32 under mixed precision.
+    Normalises each channel of each image over its spatial positions (biased variance, as
+    PyTorch), computes in float32 under mixed precision, and differentiates twice exactly (a
+    gradient penalty needs it; Keras' ``GroupNormalization`` does not, see :func:`_exact_moments`).
+    It is a ``GroupNormalization(groups=-1)`` subclass, so weights and checkpoints are unchanged.
     """
-    return layers.GroupNormalization(
-        groups=-1, epsilon=epsilon, center=affine, scale=affine, name=name
-    )
+    return ExactGroupNormalization(groups=-1, epsilon=epsilon, center=affine, scale=affine, name=name)

@@ -26,7 +26,7 @@ import numpy as np
 from keras import layers
 
 from common.errors import UserError
-from common.layers import ClipValues, ReflectionPadding2D, instance_norm
+from common.layers import ClipValues, ExactBatchNormalization, ReflectionPadding2D, instance_norm
 from deblur_gan.config import DEFAULT_PRESET, Config, get_config
 
 __all__ = [
@@ -63,7 +63,8 @@ def _norm(cfg: Config, name: str):
     # Keras port: BatchNormalization() with Keras' defaults (momentum 0.99, epsilon 1e-3);
     # official weights_init draws BN weights from N(1, 0.02) when it is the one initialising
     gamma = "ones" if cfg.init_std is None else keras.initializers.RandomNormal(1.0, cfg.init_std)
-    return layers.BatchNormalization(momentum=0.99, epsilon=1e-3, gamma_initializer=gamma, name=name)
+    # Keras' BatchNormalization with exact second derivatives, so --gp-weight works on this critic
+    return ExactBatchNormalization(momentum=0.99, epsilon=1e-3, gamma_initializer=gamma, name=name)
 
 
 def _check_size(size, cfg: Config, what: str) -> tuple:
