@@ -17,11 +17,14 @@ In stage ``srresnet`` only ``g_pixel`` and ``g_total`` are non-zero and there is
 
 One adversarial step (stage ``srgan``):
 
-1. ``sr = G(lr)`` with BatchNorm in training mode, recorded for the generator's gradient.
-2. The discriminator is updated on the HR batch (label 1) and on the fakes (label 0). The fakes are
-   ``G(lr)`` in inference mode (``d_fakes_inference_bn``; bubbliiiing's ``G.predict``) or ``sr``
-   itself without gradient. The update is either two updates, real then fake (``d_split_update``;
-   bubbliiiing's two ``train_on_batch`` calls), or one update on their mean.
+0. With ``d_fakes_inference_bn`` (bubbliiiing's ``G.predict``), the critic's fakes are made first:
+   ``G(lr)`` in inference mode, with G's BatchNorm moving averages as they were before the step.
+1. ``sr = G(lr)`` with BatchNorm in training mode, recorded for the generator's gradient (Keras 3
+   moves G's moving averages here).
+2. The discriminator is updated on the HR batch (label 1) and on the fakes (label 0): those of
+   step 0, or else ``sr`` itself without gradient. The update is either two updates, real then
+   fake (``d_split_update``; bubbliiiing's two ``train_on_batch`` calls), or one update on their
+   mean.
 3. The generator is updated through the *updated* discriminator (batch statistics, as the
    combined Keras 2 model used them) on ``g_total``.
 """
@@ -93,12 +96,15 @@ class SRGAN(GANModel):
 
     def _srgan_step(self, lr, hr):
         c = self.cfg
+        if c.d_fakes_inference_bn:
+            # utils_fit.fit_one_epoch calls G.predict(lr) before any training-mode forward of G.
+            # It must come first here too: a training-mode call moves G's BatchNorm moving
+            # averages at once, and fakes made after it would reflect the current batch.
+            fake = self.generator(lr, training=False)
         with tf.GradientTape() as tape:
             sr = self.generator(lr, training=True)
             with tape.stop_recording():
-                if c.d_fakes_inference_bn:
-                    fake = self.generator(lr, training=False)
-                else:
+                if not c.d_fakes_inference_bn:
                     fake = tf.stop_gradient(sr)
                 d_loss = self._discriminator_step(hr, fake)
             g_pixel = losses.l2(hr, sr)
