@@ -6,6 +6,9 @@ Sources (see ``deblur_gan/README.md`` and ``shared/reference/deblurgan.md``):
   Networks", CVPR 2018 (arXiv 1711.07064), and the official code KupynOrest/DeblurGAN as it was
   before PR #134 (March 2019): ``models/networks.py``, ``models/losses.py``, ``options/*.py``,
   ``data/aligned_dataset.py``.
+* ``paper-corrected``: the paper recipe with the textbook WGAN-GP penalty (Gulrajani et al.) and
+  the VGG input the ImageNet weights expect, its content weight recalibrated so that the
+  content / adversarial balance at the start of training is the official one (README, "Presets").
 * ``keras-port``: RaphaelMeudec/deblur-gan (the Keras tutorial): ``deblurgan/model.py``,
   ``deblurgan/layer_utils.py``, ``deblurgan/losses.py``, ``scripts/train.py``.
 
@@ -73,9 +76,10 @@ class Config:
     # --- losses ---
     critic_updates: int = 5  # official criticUpdates = 5 for wgan-gp; Keras port --critic_updates 5
     gp_weight: float = 10.0  # official DiscLossWGANGP LAMBDA = 10; 0 disables the penalty (Keras port)
-    # "standard": Gulrajani et al. (one mix factor per sample, norm over C, H, W);
-    # "official": models/losses.py (one factor per batch, norm over channels per pixel)
-    gp_variant: str = "standard"
+    # "official": models/losses.py DiscLossWGANGP.calc_gradient_penalty (alpha = rand(1, 1): one
+    # factor per batch; gradients.norm(2, dim=1): the norm over channels at each pixel, then mean);
+    # "standard": Gulrajani et al. (one factor per sample, norm over all of C, H, W)
+    gp_variant: str = "official"
     # "official" (models/conditional_gan_model.py optimize_parameters): one G forward (dropout on)
     # feeds all critic updates, each on E[D(fake)] - E[D(real)] (+ GP), then the G step on that same
     # output through the updated critic.
@@ -89,9 +93,10 @@ class Config:
     vgg_network: str = "vgg19"  # official models/losses.py: vgg19(pretrained=True).features
     vgg_layer: str = "block3_conv3"  # official features[:15] = conv3_3
     vgg_pre_activation: bool = True  # official: index 14 is conv3_3 before its ReLU; Keras: after ReLU
-    # "caffe": Keras' VGG preprocessing (RGB->BGR, mean subtraction), what the ImageNet weights expect;
-    # "none": reproduces both upstreams, which fed [-1, 1] straight into VGG
-    vgg_preprocess: str = "caffe"
+    # "none": both upstreams (official PerceptualLoss.get_loss, the Keras port's perceptual_loss)
+    # feed the [-1, 1] images straight into VGG; "caffe": Keras' VGG preprocessing (RGB->BGR, 0..255
+    # minus the ImageNet mean), what Keras' ImageNet weights expect
+    vgg_preprocess: str = "none"
 
     # --- optimiser (Adam for G and D) ---
     lr: float = 1e-4  # official --lr 0.0001 (paper Sec. 4); Keras port Adam(lr=1e-4)
@@ -179,6 +184,17 @@ PRESETS: dict[str, Config] = {
     # RaphaelMeudec/deblur-gan, the Keras tutorial (seed 002), with its original Conv2DTranspose
     # upsampling; upsampling="nearest" gives the repository's later UpSampling2D + conv (cccba77),
     # the architecture of its released generator.h5.
+    # The paper recipe with two corrections: the Gulrajani et al. penalty and the VGG input Keras'
+    # ImageNet weights were trained on. Caffe preprocessing scales the conv3_3 features up, so the
+    # content weight is scaled down to keep the official start-of-training balance of the two terms
+    # (issue 14's step-1 content values on one 64x64 GoPro pair, same VGG19 weights: 0.0089 with
+    # [-1, 1] input, 96.8 with caffe preprocessing; 100 * 0.0089 / 96.8 = 0.0092; README "Presets").
+    "paper-corrected": Config(
+        preset="paper-corrected",
+        gp_variant="standard",
+        vgg_preprocess="caffe",
+        content_weight=100.0 * 0.0089 / 96.8,
+    ),
     "keras-port": Config(
         preset="keras-port",
         norm="batch",  # deblurgan/model.py: BatchNormalization() after every conv (eps 1e-3, momentum 0.99)

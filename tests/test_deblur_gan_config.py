@@ -11,7 +11,7 @@ from deblur_gan.config import DEFAULT_PRESET, PRESETS, SAMPLE_OVERRIDES, Config,
 
 
 def test_presets_are_complete_recipes():
-    assert set(PRESETS) == {"paper", "keras-port"} and DEFAULT_PRESET in PRESETS
+    assert set(PRESETS) == {"paper", "paper-corrected", "keras-port"} and DEFAULT_PRESET in PRESETS
     for name, cfg in PRESETS.items():
         assert cfg.preset == name
         for field in ("batch_size", "epochs", "steps_per_epoch", "lr", "seed", "save_every"):
@@ -25,7 +25,16 @@ def test_paper_recipe_values():
     assert (cfg.gp_weight, cfg.critic_updates, cfg.content_weight) == (10.0, 5, 100.0)
     assert (cfg.vgg_network, cfg.vgg_layer, cfg.vgg_pre_activation) == ("vgg19", "block3_conv3", True)
     assert (cfg.resize, cfg.crop, cfg.flip) == ((360, 640), (256, 256), True)
-    assert cfg.gp_variant == "standard" and cfg.vgg_preprocess == "caffe"
+    # the official DiscLossWGANGP penalty and PerceptualLoss input (issue 14)
+    assert cfg.gp_variant == "official" and cfg.vgg_preprocess == "none" and cfg.adam_epsilon == 1e-8
+
+
+def test_paper_corrected_differs_only_in_penalty_preprocessing_and_content_weight():
+    paper, corrected = PRESETS["paper"], PRESETS["paper-corrected"]
+    changed = {f.name for f in dataclasses.fields(Config) if getattr(paper, f.name) != getattr(corrected, f.name)}
+    assert changed == {"preset", "gp_variant", "vgg_preprocess", "content_weight"}
+    assert (corrected.gp_variant, corrected.vgg_preprocess) == ("standard", "caffe")
+    assert corrected.content_weight == pytest.approx(100 * 0.0089 / 96.8)
 
 
 def test_keras_port_recipe_values():
@@ -36,6 +45,7 @@ def test_keras_port_recipe_values():
     assert (cfg.vgg_network, cfg.vgg_pre_activation, cfg.upsampling) == ("vgg16", False, "transpose")
     assert (cfg.resize, cfg.crop, cfg.flip) == ((256, 256), None, False)
     assert cfg.train_size == (256, 256)
+    assert cfg.vgg_preprocess == "none"  # deblurgan/losses.py: no preprocess_input
 
 
 def test_get_config_overrides_and_errors():

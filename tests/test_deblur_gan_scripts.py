@@ -56,7 +56,7 @@ def test_paper_train_test_predict(tmp_path, data):
     _run("train.py", "--data", data, "--out", run, *QUICK, *TINY_MODEL, cwd=tmp_path)
     record = json.loads((run / "config.json").read_text())
     assert record["config"]["preset"] == "paper" and record["config"]["steps_per_epoch"] == 2
-    assert record["config"]["gp_variant"] == "standard" and record["warnings"]  # random VGG is flagged
+    assert record["config"]["gp_variant"] == "official" and record["warnings"]  # random VGG is flagged
     assert record["config"]["decay_epochs"] == 0  # 1 epoch: 150/300 of it, rounded
     for name in ("generator.weights.h5", "generator.keras", "samples/epoch_0001.png", "checkpoints/checkpoint"):
         assert (run / name).is_file(), name
