@@ -129,33 +129,59 @@ def default_run_dir(family: str, args: argparse.Namespace) -> Path:
 
 
 # ----------------------------------------------------------------------------- runs
+def _run_mtime(run: Path) -> float | None:
+    """When a run last saved a usable generator: its export, else its newest checkpoint."""
+    from common.own_weights import CHECKPOINT_DIR, list_checkpoints
+
+    export = run / "generator.weights.h5"
+    if export.is_file():
+        return export.stat().st_mtime
+    checkpoints = list_checkpoints(run / CHECKPOINT_DIR)
+    return Path(checkpoints[0][1] + ".index").stat().st_mtime if checkpoints else None
+
+
 def newest_run(family: str) -> Path | None:
+    """The run of ``family`` that saved a generator last (finished, or interrupted after a
+    checkpoint)."""
     root = RUNS_ROOT / family
     if not root.is_dir():
         return None
-    runs = [w.parent for w in root.glob("*/generator.weights.h5")]
-    return max(runs, key=lambda r: (r / "generator.weights.h5").stat().st_mtime) if runs else None
+    runs = [(t, r) for r in root.iterdir() if r.is_dir() for t in [_run_mtime(r)] if t is not None]
+    return max(runs)[1] if runs else None
+
+
+def _run_weights(run: Path, name: str) -> Path:
+    """A run's ``<name>.weights.h5``; for a run that did not finish, its ``checkpoints/`` folder
+    (:func:`common.own_weights.load_own_weights` restores the generator of the newest one)."""
+    from common.own_weights import CHECKPOINT_DIR, list_checkpoints
+
+    file = run / f"{name}.weights.h5"
+    if file.is_file():
+        return file
+    if list_checkpoints(run / CHECKPOINT_DIR):
+        return run / CHECKPOINT_DIR
+    raise UserError(f"{run}: no {name}.weights.h5 and no checkpoint in this run directory; train "
+                    "it first (rerun its train command) or pass a weights file")
 
 
 def resolve_weights(family: str, weights: str | None, name: str = "generator") -> tuple[Path | None, Path]:
     """Find ``(run_dir, weights_file)`` from ``--weights`` (a run directory or a weights file).
 
     Without ``--weights`` the newest run of the family is used; with none, the error says which
-    train command makes one.
+    train command makes one. A run that was interrupted has no export yet: ``weights_file`` is
+    then its ``checkpoints/`` folder, which :func:`common.own_weights.load_own_weights` reads.
     """
     if weights is None:
         run = newest_run(family)
         if run is None:
             raise UserError(f"no trained {family} model in {RUNS_ROOT / family}; run "
                             f"`python {family}/train.py` first or pass --weights RUN_DIR_OR_FILE")
-        return run, run / f"{name}.weights.h5"
+        return run, _run_weights(run, name)
     path = Path(weights).expanduser()
     if path.is_dir():
-        file = path / f"{name}.weights.h5"
-        if not file.is_file():
-            raise UserError(f"{path}: no {name}.weights.h5 in this run directory; the run has not "
-                            "finished (rerun its train command to resume) or pass a weights file")
-        return path, file
+        if path.name == "checkpoints" and (path.parent / "config.json").is_file():
+            return path.parent, path
+        return path, _run_weights(path, name)
     if path.is_file():
         run = path.parent if (path.parent / "config.json").is_file() else None
         return run, path

@@ -16,15 +16,16 @@ The range helpers accept numpy arrays and TensorFlow tensors (they stay tensors)
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from common.errors import UserError
 
 # Lower-case suffixes read_image and list_images accept (the formats Pillow decodes that matter).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 _EXIF_ORIENTATION = 0x0112
 
@@ -37,6 +38,7 @@ _WRITE_FORMATS = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
     ".webp": "WEBP",
+    ".gif": "GIF",
 }
 
 
@@ -101,22 +103,43 @@ def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
         gray = np.round(np.clip(np.nan_to_num(values) * scale, 0, 255)).astype(np.uint8)
     else:
         # RGBA/LA/PA: the alpha channel is dropped; palette, CMYK, YCbCr, 1-bit, L: converted.
+        if mode == "P" and "transparency" in image.info:
+            image = image.convert("RGBA")  # Pillow warns when converting such a palette to RGB
         return np.asarray(image.convert("RGB"), dtype=np.uint8)
     return np.repeat(gray[..., None], 3, axis=2)
+
+
+class _no_warnings(warnings.catch_warnings):
+    """Pillow's warnings (odd EXIF, palette transparency) would break the one-line report."""
+
+    def __enter__(self):
+        result = super().__enter__()
+        warnings.simplefilter("ignore")
+        return result
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else ""
 
 
 def read_image(path) -> np.ndarray:
     """Read an image file as RGB uint8 ``(H, W, 3)``.
 
-    PNG, JPEG, BMP, TIFF and WebP (anything Pillow decodes). Grayscale and palette images become
-    RGB, an alpha channel is dropped, 16-bit data is scaled (not clipped) to 8 bits, and the EXIF
-    orientation is applied. Any failure raises UserError naming the file.
+    PNG, JPEG, BMP, TIFF, WebP and GIF (the first frame; anything Pillow decodes). Grayscale and
+    palette images become RGB, an alpha channel is dropped (the colour under transparent pixels is
+    kept as stored), 16-bit data is scaled (not clipped) to 8 bits, and the EXIF orientation is
+    applied. Any failure raises UserError naming the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not an image file; rename or move it")
     if not path.is_file():
         raise UserError(f"{path}: no such image file; check the path")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: the file is empty (0 bytes); replace or remove it")
     try:
-        with Image.open(path) as image:
+        with _no_warnings(), Image.open(path) as image:
             raw_mode = ""  # the file's own pixel layout, e.g. "RGB;16B" (known before load())
             if image.tile:
                 args = image.tile[0].args
@@ -132,9 +155,8 @@ def read_image(path) -> np.ndarray:
             array = _to_rgb_uint8(image)
     except UserError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
-            EOFError, MemoryError) as error:
-        reason = str(error) or type(error).__name__
+    except Exception as error:  # noqa: BLE001 damaged files make Pillow's decoders raise anything
+        reason = (_first_line(error) or type(error).__name__).replace(f" '{path}'", "")
         raise UserError(f"{path}: cannot read image ({reason}); replace or remove the file "
                         f"(readable formats: {', '.join(IMAGE_EXTENSIONS)})") from error
     if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] == 0 or array.shape[1] == 0:

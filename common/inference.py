@@ -3,8 +3,12 @@
 - ``restore_array``: reflect-pad to the multiple the network needs, run, crop back.
 - ``tile``: the image is cut into overlapping tiles processed one at a time and blended with
   linear ramps, so memory is bounded by the tile size and no seams show.
-- ``process_files``: a file or folder with a progress bar; a bad file is reported and skipped,
-  outputs never overwrite inputs.
+- ``process_files``: a file or folder with a progress bar; whatever goes wrong with one file is
+  one ``failed FILE: reason`` line and the run goes on (:class:`Batch`, also used by the test
+  scripts); the last line is ``N succeeded, M failed``. Outputs never overwrite inputs, and
+  colliding names (``a.png``, ``a.jpg``) get distinct outputs.
+- images smaller than the network's padding (1x1, 3x2, 1xN) are padded up to
+  ``MIN_NETWORK_SIZE`` and the result cropped back.
 """
 
 from __future__ import annotations
@@ -25,9 +29,21 @@ def _pad_amount(size: int, multiple: int) -> int:
     return (-size) % multiple
 
 
-def pad_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
-    """Reflect-pad bottom and right so height and width are multiples of ``multiple``."""
-    pad_h, pad_w = _pad_amount(image.shape[0], multiple), _pad_amount(image.shape[1], multiple)
+# Images smaller than this (either side) are padded up to it before they reach a network: the
+# generators' own reflection pads (DeblurGAN's ReflectionPad2d(3) at full size, then pad 1 in the
+# residual blocks at 1/4 size, so at least 2 x 4 = 8 pixels) fail on a 1x1 or 3x2 input
+# ("paddings must be less than the dimension size"). The padding is cropped off the result.
+MIN_NETWORK_SIZE = 8
+
+
+def pad_to_multiple(image: np.ndarray, multiple: int, min_size: int = 0) -> np.ndarray:
+    """Pad bottom and right so height and width are multiples of ``multiple`` and at least
+    ``min_size``: reflect when the image is large enough, else symmetric (works at any size)."""
+    height, width = image.shape[:2]
+    pad_h = max(_pad_amount(height, multiple), min_size - height)
+    pad_w = max(_pad_amount(width, multiple), min_size - width)
+    pad_h += _pad_amount(height + pad_h, multiple)
+    pad_w += _pad_amount(width + pad_w, multiple)
     if pad_h == 0 and pad_w == 0:
         return image
     mode = "reflect" if pad_h < image.shape[0] and pad_w < image.shape[1] else "symmetric"
@@ -78,17 +94,21 @@ def _tile_starts(size: int, tile: int, step: int) -> list[int]:
 
 
 def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 1,
-                  tile: int | None = None, overlap: int = 32, training: bool = False) -> np.ndarray:
+                  tile: int | None = None, overlap: int = 32, training: bool = False,
+                  min_size: int = MIN_NETWORK_SIZE) -> np.ndarray:
     """Run ``generator`` on one float32 image (H, W, C) in the generator's input range.
 
     Returns (H * scale, W * scale, C_out). ``tile`` (pixels of input) bounds memory; tiles overlap
     by ``overlap`` pixels and are blended linearly. ``training=True`` keeps dropout active (the
-    official DeblurGAN inference mode).
+    official DeblurGAN inference mode). Images smaller than ``min_size`` are padded up to it
+    (symmetric) and the result cropped back, so a 1x1 image works.
     """
     image = np.asarray(image, np.float32)
     height, width = image.shape[:2]
+    if tile is not None and tile < min_size:
+        raise UserError(f"--tile {tile}: use at least {min_size} pixels")
     if tile is None or (height <= tile and width <= tile):
-        padded = pad_to_multiple(image, multiple)
+        padded = pad_to_multiple(image, multiple, min_size)
         out = _run(generator, padded[None], training)[0]
         return out[: height * scale, : width * scale]
     if tile < multiple or tile % multiple:
@@ -96,7 +116,7 @@ def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 
     overlap = min(overlap, tile // 4)
     overlap -= overlap % multiple
     step = tile - overlap
-    padded = pad_to_multiple(image, multiple)
+    padded = pad_to_multiple(image, multiple, min_size)
     ph, pw = padded.shape[:2]
     out = None
     weight_sum = np.zeros((ph * scale, pw * scale, 1), np.float32)
@@ -119,12 +139,27 @@ def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 
 
 # ----------------------------------------------------------------------------- files
 def collect_inputs(path: str | Path) -> list[Path]:
-    """A single image file, or the images of a folder (sorted)."""
+    """A single image file, or the images of a folder (sorted, not recursive).
+
+    Everything else in the folder is listed on stderr as skipped (never silently ignored); a
+    folder named like an image is returned too, so the run reports it as failed.
+    """
     path = Path(path).expanduser()
     if path.is_file():
         return [path]
     if path.is_dir():
-        files = list_images(path)
+        files, skipped = [], []
+        for entry in sorted(path.iterdir()):
+            if entry.suffix.lower() in IMAGE_EXTENSIONS and not entry.name.startswith("."):
+                files.append(entry)
+            elif entry.name.startswith("."):
+                skipped.append((entry, "hidden file"))
+            elif entry.is_dir():
+                skipped.append((entry, "a folder (folders are not searched)"))
+            else:
+                skipped.append((entry, f"not an image suffix ({', '.join(IMAGE_EXTENSIONS)})"))
+        for entry, reason in skipped:
+            print(f"skipped {entry}: {reason}", file=sys.stderr)
         if not files:
             raise UserError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
         return files
@@ -135,33 +170,128 @@ def output_path_for(input_path: Path, output_dir: Path, suffix: str = "") -> Pat
     return output_dir / f"{input_path.stem}{suffix}.png"
 
 
+def output_paths(inputs: list[Path], output_dir: Path, suffix: str = "") -> list[Path]:
+    """One distinct PNG per input, never an input file itself.
+
+    ``a.png`` and ``a.jpg`` become ``a_png.png`` and ``a_jpg.png``; a name that would replace an
+    input (``--output`` = the input folder) gets ``_out`` added.
+    """
+    stems = [p.stem for p in inputs]
+    protected = {p.resolve() for p in inputs}
+    taken: set[Path] = set()
+    targets = []
+    for path in inputs:
+        stem = path.stem
+        if stems.count(stem) > 1:
+            stem = f"{stem}_{path.suffix.lstrip('.').lower()}"
+        target = output_dir / f"{stem}{suffix}.png"
+        count = 1
+        while target.resolve() in protected or target in taken:
+            target = output_dir / f"{stem}{suffix}_out{'' if count == 1 else count}.png"
+            count += 1
+        taken.add(target)
+        targets.append(target)
+    return targets
+
+
+def _first_line(text: str, limit: int = 240) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def failure_reason(error: BaseException, name=None, shape=None) -> str:
+    """One line saying why an item failed (without the item's name in front)."""
+    size = f" on this {shape[1]}x{shape[0]} image" if shape is not None else ""
+    tf = sys.modules.get("tensorflow")
+    if isinstance(error, MemoryError) or (
+            tf is not None and isinstance(error, tf.errors.ResourceExhaustedError)):
+        return f"out of memory{size}; pass --tile 512 (or smaller) to process it in tiles"
+    if isinstance(error, UserError):  # ours: already one line
+        text = _first_line(error, limit=1000)
+        prefix = f"{name}: "
+        return text[len(prefix):] if name is not None and text.startswith(prefix) else text
+    if tf is not None and isinstance(error, tf.errors.OpError):
+        return f"{type(error).__name__}{size}: {_first_line(error.message)}"
+    return f"{type(error).__name__}{size}: {_first_line(error) or 'no message'}"
+
+
+class Batch:
+    """Per-item isolation for loops over many files (predict.py and test.py).
+
+        batch = Batch()
+        for name in names:
+            with batch.item(name):
+                ...                     # any exception: one line "failed NAME: reason", go on
+        return batch.finish()           # "N succeeded, M failed"; exit status 1 if any failed
+
+    Ctrl-C (KeyboardInterrupt) still stops the loop.
+    """
+
+    def __init__(self):
+        self.succeeded = 0
+        self.failures: list[tuple[str, str]] = []
+        self.shape = None  # set by the caller once the image size is known (for the message)
+
+    def fail(self, name, reason: str) -> None:
+        self.failures.append((str(name), reason))
+        tqdm.write(f"failed {name}: {reason}", file=sys.stderr)
+
+    def item(self, name):
+        return _BatchItem(self, name)
+
+    def summary(self) -> str:
+        return f"{self.succeeded} succeeded, {len(self.failures)} failed"
+
+    def finish(self, where: str = "") -> int:
+        """Print the summary line (stderr); the exit status: 1 when any item failed."""
+        print(self.summary() + where, file=sys.stderr, flush=True)
+        return 1 if self.failures else 0
+
+
+class _BatchItem:
+    def __init__(self, batch: Batch, name):
+        self.batch, self.name = batch, name
+
+    def __enter__(self):
+        self.batch.shape = None
+        return self.batch
+
+    def __exit__(self, exc_type, error, tb):
+        if exc_type is None:
+            self.batch.succeeded += 1
+            return False
+        if not issubclass(exc_type, Exception):
+            return False  # KeyboardInterrupt, SystemExit
+        self.batch.fail(self.name, failure_reason(error, self.name, self.batch.shape))
+        return True
+
+
 def process_files(inputs: list[Path], output_dir: Path, transform: Callable[[np.ndarray], np.ndarray],
                   suffix: str = "", desc: str = "images",
-                  on_result: Callable[[Path, np.ndarray, np.ndarray], None] | None = None) -> tuple[int, list]:
-    """Apply ``transform(uint8 image) -> uint8 image`` to each input and write PNGs.
+                  on_result: Callable[[Path, np.ndarray, np.ndarray], None] | None = None,
+                  with_path: bool = False) -> tuple[int, list]:
+    """Apply ``transform(uint8 image) -> uint8 image`` to each input and write PNGs
+    (``with_path=True``: ``transform(image, input_path)``, e.g. to find the image's mask).
 
-    Returns ``(written, failures)`` where failures lists ``(path, reason)``. A file that cannot be
-    read is reported and skipped. An output that would replace an input is refused.
+    Each file is isolated: whatever goes wrong with it (unreadable, too small, an op error, out of
+    memory) is one line ``failed FILE: reason`` and the run goes on. The last line says
+    ``N succeeded, M failed``. Returns ``(written, failures)`` where failures lists
+    ``(path, reason)``. Outputs never replace an input (see :func:`output_paths`).
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    protected = {p.resolve() for p in inputs}
-    written, failures = 0, []
-    for path in tqdm(inputs, desc=desc, unit="img", disable=len(inputs) < 2):
-        target = output_path_for(path, output_dir, suffix)
-        if target.resolve() in protected:
-            failures.append((path, f"output {target} would overwrite an input; choose another --output"))
-            continue
-        try:
+    batch = Batch()
+    targets = output_paths(inputs, output_dir, suffix)
+    for path, target in tqdm(list(zip(inputs, targets)), desc=desc, unit="img",
+                             disable=len(inputs) < 2):
+        with batch.item(path):
             image = read_image(path)
-        except UserError as err:
-            failures.append((path, str(err)))
-            continue
-        result = transform(image)
-        write_image(target, result)
-        if on_result is not None:
-            on_result(path, image, result)
-        written += 1
-    for path, reason in failures:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
-    return written, failures
+            batch.shape = image.shape
+            result = transform(image, path) if with_path else transform(image)
+            write_image(target, result)
+            if on_result is not None:
+                on_result(path, image, result)
+    batch.finish(f"; outputs in {output_dir}" if batch.succeeded else "")
+    by_name = {str(p): p for p in inputs}
+    return batch.succeeded, [(by_name.get(name, Path(name)), reason) for name, reason in batch.failures]

@@ -73,8 +73,9 @@ def test_process_files_skips_bad_files_and_never_overwrites_inputs(tmp_path):
     np.testing.assert_array_equal(read_image(tmp_path / "out" / "a.png"), 255 - read_image(folder / "a.png"))
     original = (folder / "a.png").read_bytes()
     written, failures = process_files([folder / "a.png"], folder, lambda im: 255 - im)
-    assert written == 0 and "overwrite" in failures[0][1]
+    assert written == 1 and not failures  # written next to it under another name
     assert (folder / "a.png").read_bytes() == original
+    np.testing.assert_array_equal(read_image(folder / "a_out.png"), 255 - read_image(folder / "a.png"))
 
 
 def test_collect_inputs_errors(tmp_path):

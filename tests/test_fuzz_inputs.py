@@ -1,0 +1,172 @@
+"""Awkward and broken input files through every family's predict.py (tiny untrained runs).
+
+Every file is either restored at its displayed size (x scale for SRGAN) or named in one
+``failed NAME: reason`` line; nothing else in the folder is silently ignored; no traceback; the
+last line says how many succeeded and failed; the inputs' bytes are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from common.errors import UserError
+from common.image_io import read_image
+from tiny_runs import make_tiny_run
+
+FAMILIES = ("deblur_gan", "srgan", "dgf_deblur", "glcic_inpaint")
+rng = np.random.default_rng(7)
+
+
+def _rgb(height, width):
+    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def _save(path, image, **options):
+    image.save(path, **options)
+    return path
+
+
+def make_awkward_folder(folder):
+    """Files that must be restored -> their displayed (height, width); the broken ones -> None."""
+    import cv2
+
+    folder.mkdir()
+    expect = {}
+
+    def ok(name, height, width):
+        expect[name] = (height, width)
+
+    base = _rgb(20, 24)
+    _save(folder / "ok.png", Image.fromarray(base)); ok("ok.png", 20, 24)
+    _save(folder / "gray.png", Image.fromarray(base[..., 0])); ok("gray.png", 20, 24)
+    _save(folder / "gray_alpha.png", Image.fromarray(base[..., :2].copy(), "LA")); ok("gray_alpha.png", 20, 24)
+    rgba = np.dstack([base, np.full((20, 24), 128, np.uint8)])
+    _save(folder / "rgba.png", Image.fromarray(rgba, "RGBA")); ok("rgba.png", 20, 24)
+    palette = Image.fromarray(base).convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    _save(folder / "palette.png", palette); ok("palette.png", 20, 24)
+    _save(folder / "palette.gif", palette, transparency=0); ok("palette.gif", 20, 24)
+    _save(folder / "photo.bmp", Image.fromarray(base)); ok("photo.bmp", 20, 24)
+    _save(folder / "cmyk.jpg", Image.fromarray(base).convert("CMYK")); ok("cmyk.jpg", 20, 24)
+    sixteen = (base[..., 0].astype(np.uint16) * 257)
+    _save(folder / "gray16.png", Image.fromarray(sixteen)); ok("gray16.png", 20, 24)
+    cv2.imwrite(str(folder / "rgb16.png"), base.astype(np.uint16) * 257); ok("rgb16.png", 20, 24)
+    _save(folder / "photo.webp", Image.fromarray(base), quality=90); ok("photo.webp", 20, 24)
+    _save(folder / "photo.tiff", Image.fromarray(base)); ok("photo.tiff", 20, 24)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display: stored 24 wide, shown 20 wide
+    _save(folder / "rotated.jpg", Image.fromarray(base), exif=exif.tobytes()); ok("rotated.jpg", 24, 20)
+    for height, width in ((1, 1), (2, 3), (1, 17), (17, 1)):
+        name = f"tiny_{width}x{height}.png"
+        _save(folder / name, Image.fromarray(_rgb(height, width))); ok(name, height, width)
+    # colliding names: distinct outputs
+    _save(folder / "ok.jpg", Image.fromarray(base)); ok("ok.jpg", 20, 24)
+
+    png, jpg = (folder / "ok.png").read_bytes(), (folder / "photo.bmp")
+    _save(folder / "valid.jpg", Image.open(jpg).convert("RGB")); ok("valid.jpg", 20, 24)
+    jpeg = (folder / "valid.jpg").read_bytes()
+    broken = {
+        "truncated.png": png[: len(png) // 2],
+        "truncated.jpg": jpeg[: len(jpeg) // 3],
+        "empty.png": b"",
+        "text.jpg": b"this is a text file, not a JPEG\n",
+    }
+    for seed in range(3):  # random byte corruptions past the signature
+        for name, data, start in (("png", png, 8), ("jpg", jpeg, 2)):
+            damaged = bytearray(data)
+            where = np.random.default_rng(seed).integers(start, len(data), 12)
+            for position in where:
+                damaged[position] ^= 0xFF
+            broken[f"corrupt_{seed}.{name}"] = bytes(damaged)
+    for name, data in broken.items():
+        (folder / name).write_bytes(data)
+        expect[name] = None  # may decode (a JPEG often does) or be named as failed
+    (folder / "folder.png").mkdir()
+    expect["folder.png"] = "fail"
+    (folder / "notes.txt").write_text("not an image")
+    return expect
+
+
+@pytest.fixture(scope="module")
+def awkward(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fuzz")
+    expect = make_awkward_folder(root / "in")
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in (root / "in").iterdir() if p.is_file()}
+    return root, expect, digests
+
+
+def _output_for(out, name, names):
+    stem, suffix = name.rsplit(".", 1)
+    collide = sum(n.rsplit(".", 1)[0] == stem for n in names) > 1
+    return out / (f"{stem}_{suffix}.png" if collide else f"{stem}.png")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_predict_reports_every_awkward_file(family, awkward, tmp_path, capsys):
+    root, expect, digests = awkward
+    run = make_tiny_run(family, tmp_path / "runs")
+    scale = 4 if family == "srgan" else 1
+    out = tmp_path / "out"
+    predict = importlib.import_module(f"{family}.predict")
+    code = predict.main(["--weights", str(run), "--input", str(root / "in"), "--output", str(out)])
+    captured = capsys.readouterr()
+    text = captured.err + captured.out
+    assert code == 1, text  # some files failed
+    assert "Traceback" not in text
+    failed = {line.split(":", 1)[0][len("failed "):] for line in text.splitlines()
+              if line.startswith("failed ")}
+    failed_names = {name.rsplit("/", 1)[-1] for name in failed}
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    summary = re.fullmatch(r"(\d+) succeeded, (\d+) failed.*", lines[-1])
+    assert summary, lines[-1]
+    assert any(line.startswith("skipped ") and "notes.txt" in line for line in lines)
+    restored = 0
+    for name, size in expect.items():
+        target = _output_for(out, name, list(expect))
+        if size == "fail" or name in failed_names:
+            assert name in failed_names and not target.exists(), name
+            continue
+        assert target.is_file(), f"{name}: neither restored nor reported\n{text}"
+        restored += 1
+        if size is not None:
+            height, width = size
+            assert read_image(target).shape == (height * scale, width * scale, 3), name
+    must_restore = [n for n, s in expect.items() if isinstance(s, tuple)]
+    assert not set(must_restore) & failed_names, f"readable files failed: {set(must_restore) & failed_names}"
+    assert {"truncated.png", "empty.png", "text.jpg", "folder.png"} <= failed_names
+    assert (int(summary.group(1)), int(summary.group(2))) == (restored, len(failed_names))
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in (root / "in").iterdir() if p.is_file()}
+    assert after == digests
+
+
+def test_read_image_reports_unreadable_permissions(tmp_path, monkeypatch):
+    path = tmp_path / "secret.png"
+    Image.fromarray(_rgb(4, 4)).save(path)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    # as root chmod 000 would not stop the read, so the failure is simulated
+    monkeypatch.setattr(Image, "open", denied)
+    with pytest.raises(UserError, match="Permission denied") as info:
+        read_image(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_displayed_orientation_and_palette_gif(awkward):
+    root, _, _ = awkward
+    rotated = read_image(root / "in" / "rotated.jpg")
+    stored = np.asarray(Image.open(root / "in" / "valid.jpg").convert("RGB"))
+    assert rotated.shape == (24, 20, 3)
+    # orientation 6: the displayed image is the stored one turned 90 degrees clockwise
+    assert np.abs(rotated.astype(int) - np.rot90(stored, k=-1).astype(int)).mean() < 8
+    gif = read_image(root / "in" / "palette.gif")
+    png = read_image(root / "in" / "palette.png")
+    assert gif.shape == png.shape == (20, 24, 3)
