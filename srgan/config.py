@@ -90,6 +90,9 @@ class Config:
     beta_1: float = 0.9  # Adam(beta_1=momentum=0.9)
     beta_2: float = 0.999  # Keras Adam default
     adam_epsilon: float = 1e-7  # Keras Adam default (K.epsilon())
+    shared_optimizer: bool = False  # True: ONE Adam for D and G, as train.py (D_model and
+    #   Combine_model compile with the same `optimizer`): its step counter advances at every D and G
+    #   update, so G's first update runs at t = 3. False: two Adams (documented in the README).
 
     # ---- schedule ----------------------------------------------------------------------------
     lr_schedule: str = "warmup_cosine"  # lr_decay_type = "cos" (utils.get_lr_scheduler)

@@ -54,6 +54,25 @@ class SRGAN(GANModel):
         if config.stage == "srgan" and config.content_weight > 0 and content_loss is None:
             raise ValueError("content_weight > 0 needs a content_loss")
 
+    def compile(self, g_optimizer, d_optimizer=None, **kwargs):
+        """With ``config.shared_optimizer`` (stage srgan) ``g_optimizer`` serves D too and
+        ``d_optimizer`` is ignored: one Adam whose step counter advances at every D and G update,
+        as bubbliiiing's train.py compiles D_model and Combine_model with the same instance."""
+        shared = self.cfg.shared_optimizer and self.discriminator is not None
+        super().compile(g_optimizer, None if shared else d_optimizer, **kwargs)
+        if shared:
+            self.d_optimizer = self.g_optimizer
+            # Built on both networks now: its first apply (to D's variables) would otherwise build
+            # it for D's variables alone.
+            self.g_optimizer.build(self.discriminator.trainable_variables
+                                   + self.generator.trainable_variables)
+
+    def checkpoint_items(self) -> dict:
+        items = super().checkpoint_items()
+        if self.d_optimizer is self.g_optimizer:
+            items.pop("d_optimizer", None)
+        return items
+
     # ------------------------------------------------------------------------------------------
     def train_step(self, data):
         lr, hr = data

@@ -57,6 +57,8 @@ def build_parser():
                    help="constant, piecewise (paper: x0.1 after 1e5 steps) or warmup_cosine (tutorial)")
     g.add_argument("--no-flip", dest="flip", action="store_const", const=False,
                    help="no random horizontal flips")
+    g.add_argument("--shared-optimizer", dest="shared_optimizer", action="store_const", const=True,
+                   help="one Adam for D and G, as bubbliiiing's train.py (default: one each)")
     return p
 
 

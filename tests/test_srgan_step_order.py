@@ -90,3 +90,42 @@ def test_paper_preset_critic_sees_the_training_mode_forward():
     gan.compile(make_optimizer(config), make_optimizer(config))
     gan.fit(tf.data.Dataset.from_tensors((lr, hr)), epochs=1, verbose=0)
     np.testing.assert_allclose(gan.seen_fakes.numpy(), expected, atol=1e-5, rtol=0)
+
+
+def test_shared_optimizer_is_one_adam_and_scales_the_first_generator_update():
+    """bubbliiiing's train.py compiles D and the combined model with ONE Adam: after a step its
+    counter is 3 (D real, D fake, G), and G's first update has Adam's bias correction at t = 3:
+    sqrt(1 - b2^3) / (1 - b1^3) * (1 - b1) / sqrt(1 - b2) = 0.6388 of the t = 1 update."""
+    keras.utils.set_random_seed(5)
+    deltas = {}
+    for shared in (False, True):
+        config = get_config("bubbliiiing", content_weight=0.0, shared_optimizer=shared, **TINY)
+        gen, disc, lr, hr = _networks_and_batch(config, 2)
+        if shared:
+            gen.set_weights(g_start), disc.set_weights(d_start)
+        else:
+            g_start, d_start = gen.get_weights(), disc.get_weights()
+        d_train, g_train = ([np.array(w) for w in m.trainable_weights] for m in (disc, gen))
+        gan = SRGAN(gen, disc, config=config)
+        gan.compile(make_optimizer(config), make_optimizer(config))
+        gan.fit(tf.data.Dataset.from_tensors((lr, hr)), epochs=1, verbose=0)
+        if shared:
+            assert gan.d_optimizer is gan.g_optimizer
+            assert int(gan.g_optimizer.iterations.numpy()) == 3
+            assert "d_optimizer" not in gan.checkpoint_items()
+        else:
+            assert int(gan.g_optimizer.iterations.numpy()) == 1
+            assert int(gan.d_optimizer.iterations.numpy()) == 2
+        deltas[shared] = [[np.asarray(w) - s for w, s in zip(model.trainable_weights, start)]
+                          for model, start in ((disc, d_train), (gen, g_train))]
+    b1, b2 = config.beta_1, config.beta_2
+    factor = np.sqrt(1 - b2 ** 3) / (1 - b1 ** 3) * (1 - b1) / np.sqrt(1 - b2)
+    assert factor == pytest.approx(0.6388, abs=1e-4)
+    for two, one in zip(deltas[False][0], deltas[True][0]):  # D: t = 1, 2 in both forms
+        np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-9)
+    two, one = (np.concatenate([d.ravel() for d in deltas[k][1]]) for k in (False, True))
+    # Elements where Adam's epsilon is negligible (not the conv biases before a BatchNorm, whose
+    # gradient is ~0).
+    big = np.abs(two) > 0.5 * config.lr
+    assert big.mean() > 0.8
+    np.testing.assert_allclose(one[big] / two[big], factor, rtol=2e-3)
