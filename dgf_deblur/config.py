@@ -92,8 +92,9 @@ class Config:
     adv_weight: float = 1.0
     perceptual_weight: float = 145.0
     l1_weight: float = 170.0
-    # losses.py adversarial_loss = -log(D(G(x))) has no epsilon (inf when D says 0); Keras 2's
-    # binary_crossentropy clips with K.epsilon() = 1e-7. The same epsilon guards the D loss.
+    # losses.py adversarial_loss = -log(D(G(x))) has no epsilon (inf when D says 0): here
+    # -log(D + adv_epsilon). Keras 2's binary_crossentropy (the D loss) clips D to
+    # [K.epsilon(), 1 - K.epsilon()], K.epsilon() = 1e-7; the D loss here clips with adv_epsilon.
     adv_epsilon: float = 1e-7
     # Both upstreams use VGG16 (losses.py keras.applications.VGG16; train.lua vgg16.t7).
     perceptual_network: str = "vgg16"
