@@ -33,6 +33,7 @@ _CHOICES = {
     "vgg_network": ("vgg19", "vgg16"),
     "vgg_preprocess": ("caffe", "none"),
     "update_style": ("official", "keras-port"),
+    "adam_epsilon_placement": ("pytorch", "keras"),
 }
 
 
@@ -103,6 +104,9 @@ class Config:
     beta_1: float = 0.5  # official --beta1 0.5; Keras port 0.9
     beta_2: float = 0.999  # both
     adam_epsilon: float = 1e-8  # PyTorch default; Keras port epsilon=1e-08 (Keras 3 default is 1e-7)
+    # where epsilon enters (common/optimizers.py): "pytorch" after the bias correction (torch.optim.Adam,
+    # the official code), "keras" before it (Keras 2's Adam, the port)
+    adam_epsilon_placement: str = "pytorch"
 
     # --- schedule ---
     batch_size: int = 1  # official --batchSize 1 (paper Sec. 4)
@@ -219,6 +223,7 @@ PRESETS: dict[str, Config] = {
         beta_1=0.9,
         beta_2=0.999,
         adam_epsilon=1e-8,
+        adam_epsilon_placement="keras",  # Keras 2.1 Adam: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t), eps on sqrt(v)
         batch_size=16,  # scripts/train.py --batch_size 16
         epochs=4,  # --epoch_num 4
         decay_epochs=0,  # constant lr

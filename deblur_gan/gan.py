@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from common import losses
 from common.gan import GANModel
+from common.optimizers import make_adam
 from deblur_gan.config import Config
 
 LOSS_NAMES = ("d_loss", "gp", "g_adv", "g_content", "g_total")
@@ -163,9 +164,10 @@ def learning_rate(config: Config, step: int, steps_per_epoch: int) -> float:
 
 
 def make_optimizer(config: Config, name: str) -> keras.optimizers.Adam:
-    """Adam(lr, beta_1, beta_2, epsilon) as both upstreams (official: betas (0.5, 0.999))."""
-    return keras.optimizers.Adam(learning_rate=config.lr, beta_1=config.beta_1, beta_2=config.beta_2,
-                                 epsilon=config.adam_epsilon, name=name)
+    """Adam(lr, beta_1, beta_2, epsilon) as both upstreams (official: betas (0.5, 0.999)), with
+    epsilon where their framework adds it (``adam_epsilon_placement``: PyTorch or Keras 2)."""
+    return make_adam(config.lr, config.beta_1, config.beta_2, config.adam_epsilon,
+                     config.adam_epsilon_placement, name=name)
 
 
 def make_content_loss(config: Config, vgg_weights="imagenet"):
