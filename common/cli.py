@@ -43,6 +43,19 @@ def _formatter(prog):
     return _HelpFormatter(prog, max_help_position=32)
 
 
+class _DeterministicAction(argparse.Action):
+    """``--deterministic``: turn op determinism on as soon as the flag is parsed, before any op runs."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from common import determinism
+
+        determinism.enable()
+        setattr(namespace, self.dest, True)
+
+
 def train_parser(family: str, presets, default_preset: str, description: str,
                  perceptual: bool = True) -> argparse.ArgumentParser:
     """Flags of every train.py. Flags left unset keep the preset's value."""
@@ -63,6 +76,9 @@ def train_parser(family: str, presets, default_preset: str, description: str,
     p.add_argument("--strategy", default="auto", choices=("auto", "none", "mirrored", "multiworker"),
                    help="tf.distribute strategy; auto = MirroredStrategy when there are several GPUs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    p.add_argument("--deterministic", action=_DeterministicAction,
+                   help="bitwise-reproducible runs: TensorFlow op determinism + seeds (slower; "
+                        "recorded in config.json)")
     if perceptual:
         p.add_argument("--vgg-weights", default="imagenet",
                        help="imagenet (Keras cache or download) | PATH to a notop .h5 | random (untrained VGG: tests only)")

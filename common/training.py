@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from common import determinism
 from common.distribute import get_strategy, is_chief
 from common.errors import TrainingInterrupted, UserError  # noqa: F401 (re-exported)
 from common.precision import set_precision
@@ -76,6 +77,7 @@ class TrainJob:
     warnings: list = field(default_factory=list)
     callbacks: list = field(default_factory=list)
     progress: bool = True
+    deterministic: bool = False  # op determinism + seeds (common.determinism); --deterministic
 
     @property
     def total_steps(self) -> int:
@@ -109,6 +111,7 @@ def config_record(job: TrainJob, policy: str, replicas: int) -> dict:
         "precision": policy,
         "strategy": job.strategy if isinstance(job.strategy, str) else type(job.strategy).__name__,
         "replicas": replicas,
+        "deterministic": determinism.is_enabled(),
         "global_batch_size": int(getattr(job.config, "batch_size", 0)),
         "info": job.info,
         "warnings": list(job.warnings),
@@ -241,6 +244,8 @@ def train(job: TrainJob) -> Path:
     for warning in job.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
 
+    if job.deterministic:
+        determinism.enable()  # bitwise-equal reruns (issue 14); --deterministic may have done it already
     keras.utils.set_random_seed(int(getattr(job.config, "seed", 0)))  # same initial weights per seed
     with strategy.scope():
         gan = job.build_gan()
