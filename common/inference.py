@@ -141,8 +141,9 @@ def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 
 def collect_inputs(path: str | Path) -> list[Path]:
     """A single image file, or the images of a folder (sorted, not recursive).
 
-    Everything else in the folder is listed on stderr as skipped (never silently ignored); a
-    folder named like an image is returned too, so the run reports it as failed.
+    Everything else in the folder is listed on stderr as skipped (never silently ignored), except
+    hidden files without an image suffix (.DS_Store); a folder named like an image is returned
+    too, so the run reports it as failed.
     """
     path = Path(path).expanduser()
     if path.is_file():
@@ -150,10 +151,11 @@ def collect_inputs(path: str | Path) -> list[Path]:
     if path.is_dir():
         files, skipped = [], []
         for entry in sorted(path.iterdir()):
-            if entry.suffix.lower() in IMAGE_EXTENSIONS and not entry.name.startswith("."):
+            if entry.name.startswith("."):  # .DS_Store, ._photo.jpg (macOS), .sample_version
+                if entry.suffix.lower() in IMAGE_EXTENSIONS:
+                    skipped.append((entry, "hidden file"))
+            elif entry.suffix.lower() in IMAGE_EXTENSIONS:
                 files.append(entry)
-            elif entry.name.startswith("."):
-                skipped.append((entry, "hidden file"))
             elif entry.is_dir():
                 skipped.append((entry, "a folder (folders are not searched)"))
             else:
@@ -284,7 +286,7 @@ def process_files(inputs: list[Path], output_dir: Path, transform: Callable[[np.
     batch = Batch()
     targets = output_paths(inputs, output_dir, suffix)
     for path, target in tqdm(list(zip(inputs, targets)), desc=desc, unit="img",
-                             disable=len(inputs) < 2):
+                             disable=len(inputs) < 2 or not sys.stderr.isatty()):
         with batch.item(path):
             image = read_image(path)
             batch.shape = image.shape
