@@ -225,10 +225,13 @@ class PerceptualLoss:
         distance: "mse" or "l1".
         weights: "imagenet", a local notop ``.h5`` path, or None for random weights (tests).
         pre_activation: take the conv output before its ReLU.
+        extractor: a ready float32 feature model to use instead of building VGG (``network``,
+            ``layer``, ``weights`` and ``pre_activation`` are then ignored), e.g. a small network
+            shared with a PyTorch reference in a parity test.
     """
 
     def __init__(self, network="vgg19", layer="block5_conv4", preprocess="caffe", feature_scale=1.0,
-                 distance="mse", weights="imagenet", pre_activation=False):
+                 distance="mse", weights="imagenet", pre_activation=False, extractor=None):
         if preprocess not in ("caffe", "none"):
             raise ValueError(f"preprocess must be 'caffe' or 'none', got {preprocess!r}")
         if distance not in ("mse", "l1"):
@@ -236,6 +239,10 @@ class PerceptualLoss:
         self.preprocess = preprocess
         self.feature_scale = float(feature_scale)
         self.distance = distance
+        if extractor is not None:
+            extractor.trainable = False
+            self.extractor = extractor
+            return
         self.extractor = build_feature_extractor(
             network, layer, resolve_vgg_weights(weights, network) if isinstance(weights, str) else weights,
             pre_activation,
