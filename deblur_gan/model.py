@@ -36,7 +36,6 @@ __all__ = [
     "pytorch_weight_map",
     "load_pytorch_weights",
     "load_keras_port_h5",
-    "load_trained_generator",
 ]
 
 
@@ -353,56 +352,20 @@ def load_pytorch_weights(model: keras.Model, state_dict: Mapping[str, np.ndarray
 def load_keras_port_h5(model: keras.Model, path: str | Path) -> None:
     """Load RaphaelMeudec/deblur-gan's ``generator.h5`` (Keras 2.1 ``save_weights``) into ``model``.
 
-    Keras matches legacy files by the order of the layers that hold weights; this generator creates
+    Keras 2 matched legacy files by the order of the layers that hold weights; this generator creates
     them in the port's order (stem conv/BN, 2 down conv/BN, per block conv/BN/conv/BN, 2 up conv/BN,
-    final conv). The released file (15f3d36) needs ``upsampling="nearest"``; the March 2018 file
-    (54f5073) needs the tutorial's ``upsampling="transpose"``.
+    final conv), and every shape is checked. The released file (15f3d36) needs
+    ``upsampling="nearest"``; the March 2018 file (54f5073) the tutorial's ``upsampling="transpose"``
+    (``deblur_gan.convert.detect_keras_port`` tells them apart).
     """
+    from common.upstream_io import read_keras2_h5
+    from common.weights import assign_in_order
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such weights file; download generator.h5 from RaphaelMeudec/deblur-gan")
-    try:
-        model.load_weights(str(path))
-    except ValueError as err:
-        raise UserError(
-            f"{path}: does not fit this generator ({str(err).splitlines()[0]}); the current generator.h5 "
-            "needs preset='keras-port' with upsampling='nearest', the March 2018 one upsampling='transpose'"
-        ) from None
-
-
-def load_trained_generator(weights: str | Path, run_config: Mapping | None = None,
-                           preset: str | None = None, **overrides) -> tuple[keras.Model, Config]:
-    """Build the generator a weights file needs and load it; returns ``(generator, config)``.
-
-    ``run_config`` is the ``config`` section of a run's config.json (it names the preset and every
-    field); without it the architecture comes from ``preset`` (default ``paper``) and ``overrides``.
-    Accepted files: ``*.weights.h5`` / ``*.keras`` written by train.py, the Keras port's legacy
-    ``generator.h5`` (preset ``keras-port``, ``upsampling="nearest"``), and an ``.npz`` of the official
-    PyTorch ``state_dict`` (preset ``paper``).
-    """
-    import dataclasses
-
-    path = Path(weights)
-    if run_config:
-        known = {f.name for f in dataclasses.fields(Config)}
-        fields = {k: v for k, v in run_config.items() if k in known}
-        cfg = get_config(fields.pop("preset", DEFAULT_PRESET), **{**fields, **overrides})
-    else:
-        cfg = get_config(preset or DEFAULT_PRESET, **overrides)
-    generator = build_generator(cfg)
-    name = path.name.lower()
-    try:
-        if name.endswith(".weights.h5") or name.endswith(".keras"):
-            generator.load_weights(str(path))
-        elif name.endswith(".h5") or name.endswith(".hdf5"):
-            load_keras_port_h5(generator, path)
-        elif name.endswith(".npz"):
-            with np.load(path) as arrays:
-                load_pytorch_weights(generator, dict(arrays), cfg)
-        else:
-            raise UserError(f"{path}: unknown weights format; pass a run directory, a .weights.h5, .keras, "
-                            "the Keras port's generator.h5 or an .npz of the official PyTorch weights")
-    except ValueError as err:
-        raise UserError(f"{path}: does not fit a {cfg.preset} generator ({str(err).splitlines()[0]}); "
-                        "pass the run directory it came from, or the matching --preset / --upsampling") from None
-    return generator, cfg
+    weights = read_keras2_h5(path)
+    assign_in_order(model, list(weights.layers.items()), path,
+                    fix="the current generator.h5 needs preset='keras-port' with upsampling='nearest', "
+                        "the March 2018 one upsampling='transpose' (or load it without --preset: "
+                        "the variant is detected)")

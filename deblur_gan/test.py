@@ -13,40 +13,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from common.cli import load_run_config, resolve_weights, run_cli, test_parser
+from common.cli import run_cli, test_parser
 from common.errors import UserError
 
 FAMILY = "deblur_gan"
 
 
-def add_model_flags(p):
-    """Flags that rebuild a generator from a bare weights file (a run directory records them)."""
-    from deblur_gan.config import PRESETS
-
-    g = p.add_argument_group("DeblurGAN model")
-    g.add_argument("--preset", choices=sorted(PRESETS),
-                   help="architecture of a bare weights file (default: the run's, else paper)")
-    g.add_argument("--upsampling", choices=("transpose", "nearest"),
-                   help="generator upsampling of a bare weights file (the Keras port's generator.h5: nearest)")
-    g.add_argument("--stochastic", action="store_true",
-                   help="keep dropout active at inference, as the official test.py does (paper preset)")
-    return g
-
-
-def load_generator(args):
-    """(generator, config, run_dir) from --weights / --preset / --upsampling."""
-    from deblur_gan.model import load_trained_generator
-
-    run_dir, weights = resolve_weights(FAMILY, args.weights)
-    overrides = {"upsampling": args.upsampling} if args.upsampling else {}
-    generator, cfg = load_trained_generator(weights, load_run_config(run_dir), preset=args.preset, **overrides)
-    if args.stochastic and cfg.norm == "batch":
-        raise UserError("--stochastic reproduces the official PyTorch inference (dropout on, InstanceNorm); "
-                        "this generator uses BatchNorm, whose batch statistics would change the result")
-    return generator, cfg, run_dir
-
-
 def main(argv=None) -> int:
+    from deblur_gan.inference import add_model_flags
+
     p = test_parser(FAMILY, "Evaluate DeblurGAN: PSNR / SSIM per image, result grids.")
     add_model_flags(p)
     p.add_argument("--tile", type=int, help="process large images in overlapping tiles of this size")
@@ -55,18 +30,17 @@ def main(argv=None) -> int:
     p.add_argument("--rows-per-grid", type=int, default=4, help="images per grid file")
     args = p.parse_args(argv)
 
-    import numpy as np
-
     from common.data import open_pairs
     from common.grids import metric_caption, save_grid
-    from common.image_io import signed_to_unit, uint8_to_signed, unit_to_uint8, write_image
-    from common.inference import restore_array
+    from common.image_io import write_image
     from common.reports import DEBLUR_HEADER, deblur_record, deblur_row, finish_deblur_report
     from common.precision import set_precision
     from common.sample_data import sample_dir
+    from deblur_gan.inference import load_from_args, run
 
     set_precision(args.precision)
-    generator, cfg, run_dir = load_generator(args)
+    loaded = load_from_args(args)
+    cfg = loaded.config
     data = Path(args.data) if args.data else sample_dir("blurred_pairs")
     source = open_pairs(data, split="test", side_by_side=args.side_by_side)
     count = len(source) if args.limit is None else min(len(source), max(0, args.limit))
@@ -89,9 +63,7 @@ def main(argv=None) -> int:
     for i in range(count):
         name = source.names[i]
         blurred, sharp = source.load(i)
-        restored = restore_array(generator, uint8_to_signed(blurred), multiple=cfg.multiple, tile=args.tile,
-                                 training=args.stochastic)
-        restored = unit_to_uint8(np.clip(signed_to_unit(restored), 0.0, 1.0))
+        restored = run(loaded, blurred, tile=args.tile, stochastic=args.stochastic)
         if restored.shape != sharp.shape:
             raise UserError(f"{data}: pair {name} has blurred {blurred.shape[:2]} and sharp {sharp.shape[:2]} sizes")
         # metrics on the saved 8-bit images, RGB in [0, 1] (the corrected official protocol)

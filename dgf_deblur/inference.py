@@ -1,10 +1,72 @@
-"""What test.py and predict.py share: loading a trained generator and running it on photos."""
+"""Load any accepted DGF weights and deblur uint8 photos with them (tiled automatically when large).
+
+    loaded = load("generator_weights.h5")     # leftthomas' Keras 2 file, detected
+    loaded = load("runs/dgf_deblur/keras")
+    sharp = run(loaded, blurred_uint8)          # tile None: 512-px tiles above 1024 x 1024, 0: never
+
+Accepted by :func:`load`: None (the newest run in runs/dgf_deblur), a run directory, our
+``.weights.h5`` / ``.keras`` (a bare file is built from ``preset``, default ``keras``), and the
+upstream files :mod:`dgf_deblur.convert` detects.
+"""
 
 from __future__ import annotations
 
-from common.cli import load_run_config, resolve_weights
+import os
+from types import SimpleNamespace
+
+import numpy as np
+
+from common.weights import Loaded, apply_overrides, config_from_run, describe, load_own, locate
 
 FAMILY = "dgf_deblur"
+_ARCHITECTURE = ("growth_rate", "bottleneck_channels", "n_blocks", "tail_input", "global_skip", "use_bias")
+
+
+def load(weights: str | os.PathLike | None = None, preset: str | None = None, *, source: str = "auto",
+         **overrides) -> Loaded:
+    """The generator of ``weights`` as a :class:`~common.weights.Loaded` (module docstring).
+
+    ``preset`` picks the architecture of a bare own weights file; for a run or an upstream file it
+    is only checked (a contradiction is a UserError naming both).
+    """
+    from dgf_deblur.config import DEFAULT_PRESET, Config, get_config
+
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    run_dir, path, kind, recorded = locate(FAMILY, weights, source)
+    if kind != "own":
+        from dgf_deblur.convert import load_upstream
+
+        generator, cfg, what = load_upstream(path, kind, preset)
+        apply_overrides(path, cfg, {k: v for k, v in overrides.items() if k in _ARCHITECTURE}, what)
+        return Loaded(generator, cfg, None, describe(path, what))
+    from dgf_deblur.model import build_generator
+
+    cfg = config_from_run(Config, get_config, recorded, preset, DEFAULT_PRESET, path, **overrides)
+    generator = build_generator(cfg)
+    origin = load_own(generator, path)
+    if run_dir is not None:
+        origin = f"run {run_dir}"
+    bare = "" if recorded else " (bare file: architecture from --preset)"
+    return Loaded(generator, cfg, run_dir, describe(path, f"{origin}, preset {cfg.preset}{bare}"))
+
+
+def run(loaded: Loaded, image: np.ndarray, *, tile: int | None = None, mask=None,
+        train_mode: bool = False, **options) -> np.ndarray:
+    """uint8 (H, W, 3) blurred -> uint8 (H, W, 3) deblurred. ``tile`` None: 512-px tiles for images
+    over 1024 x 1024, 0: never tile. ``train_mode``: per-image BatchNorm statistics and dropout on,
+    as the official test.lua."""
+    if options:
+        raise TypeError(f"dgf_deblur run(): unknown option(s) {', '.join(options)}")
+    return deblur(loaded.model, image, SimpleNamespace(tile=tile, train_mode=train_mode))
+
+
+def load_from_args(args) -> Loaded:
+    """:func:`load` from --weights / --preset; prints the one ``weights:`` line."""
+    import sys
+
+    loaded = load(args.weights, args.preset)
+    print(loaded.description, file=sys.stderr)
+    return loaded
 
 
 def add_model_flags(p, tile: bool = True):
@@ -14,7 +76,8 @@ def add_model_flags(p, tile: bool = True):
 
     g = p.add_argument_group("DGF model")
     g.add_argument("--preset", choices=sorted(PRESETS),
-                   help="architecture of a bare weights file (default: the run's, else keras)")
+                   help="architecture of a bare weights file (default: the run's, else keras); with an "
+                        "upstream file only checked: the variant is detected from the file")
     g.add_argument("--train-mode", action="store_true",
                    help="run G in training mode (per-image BatchNorm statistics, dropout on), as the "
                         "official test.lua does")
@@ -24,14 +87,6 @@ def add_model_flags(p, tile: bool = True):
                    help="process images in overlapping tiles of this size (bounds memory; default: "
                         "512 for images over 1024x1024, 0 = never)")
     return g
-
-
-def load(args):
-    """(generator, config) from --weights / --preset."""
-    from dgf_deblur.model import load_generator
-
-    run_dir, weights = resolve_weights(FAMILY, args.weights)
-    return load_generator(weights, load_run_config(run_dir), preset=args.preset)
 
 
 def tile_for(args, shape) -> int | None:
@@ -47,8 +102,6 @@ def deblur(generator, image, args):
     ``restore_array`` runs the generator as a graph: eagerly, this dense generator would keep every
     intermediate tensor alive (about 88 KB per pixel, 5.8 GB for one 256 x 256 tile).
     """
-    import numpy as np
-
     from common.image_io import signed_to_uint8, uint8_to_signed
     from common.inference import restore_array
 

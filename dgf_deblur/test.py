@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common.cli import run_cli, test_parser
 from common.errors import UserError
-from dgf_deblur.inference import FAMILY, add_model_flags, deblur, load
+from dgf_deblur.inference import FAMILY, add_model_flags
 
 COLUMNS = ("Sharp", "Blurred", "Generated")  # leftthomas main.py test(): [sharp | blur | generated]
 
@@ -38,9 +38,11 @@ def main(argv=None) -> int:
     from common.reports import DEBLUR_HEADER, deblur_record, deblur_row, finish_deblur_report
     from common.precision import set_precision
     from common.sample_data import sample_dir
+    from dgf_deblur.inference import load_from_args, run
 
     set_precision(args.precision)
-    generator, cfg = load(args)
+    loaded = load_from_args(args)
+    cfg = loaded.config
     data = Path(args.data) if args.data else sample_dir("side_by_side")
     source = open_pairs(data, split="test", side_by_side=args.side_by_side or cfg.side_by_side)
     count = len(source) if args.limit is None else min(len(source), max(0, args.limit))
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
         if blurred.shape != sharp.shape:
             raise UserError(f"{data}: pair {name} has blurred {blurred.shape[:2]} and sharp "
                             f"{sharp.shape[:2]}; both images of a pair must have the same size")
-        restored = deblur(generator, blurred, args)
+        restored = run(loaded, blurred, tile=args.tile, train_mode=args.train_mode)
         # Scores on the saved 8-bit images, RGB in [0, 1].
         record = deblur_record(name, restored, sharp, blurred)
         records.append(record)

@@ -1,13 +1,95 @@
-"""Completing images with a trained inpainter, Poisson post-processing, and hole metrics.
+"""Loading any accepted GLCIC weights, completing images, Poisson post-processing, hole metrics.
 
-Images here are uint8 ``(H, W, 3)``; masks are float32 ``(H, W, 1)`` with 1 = hole (see masks.py).
+    loaded = load("completionnet_places2.t7")      # the official Torch7 model, detected
+    loaded = load("runs/glcic_inpaint/paper")
+    completed = run(loaded, image_uint8, mask=mask, blend="poisson")
+
+Images here are uint8 ``(H, W, 3)``; masks are ``(H, W)`` or ``(H, W, 1)`` with 1 = hole (see
+masks.py). :func:`load` accepts None (the newest run in runs/glcic_inpaint), a run directory, our
+``.weights.h5`` / ``.keras`` with the run's config.json next to it (the mean colour that fills the
+holes is part of the model), a file written by ``python -m glcic_inpaint.convert``, and the official
+``.t7`` files (:mod:`glcic_inpaint.convert`).
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from common.weights import Loaded, apply_overrides, check_preset, describe, load_own, locate
 from glcic_inpaint.config import Config
+
+FAMILY = "glcic_inpaint"
+
+
+# ----------------------------------------------------------------------------- loading
+def load(weights: str | os.PathLike | None = None, preset: str | None = None, *, source: str = "auto",
+         **overrides) -> Loaded:
+    """The inpainter ``[image, mask] -> completed`` of ``weights`` as a :class:`~common.weights.Loaded`.
+
+    ``preset`` is only checked against the run or the file (a contradiction is a UserError naming
+    both): a GLCIC model needs its recorded mean colour, so a bare weights file is refused.
+    """
+    from common.errors import UserError
+    from glcic_inpaint.config import get_config
+    from glcic_inpaint.model import build_completion_network, build_inpainter
+
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    run_dir, path, kind, recorded = locate(FAMILY, weights, source)
+    if kind != "own":
+        from glcic_inpaint.convert import load_upstream
+
+        inpainter, config, what = load_upstream(path, kind, preset)
+        apply_overrides(path, config, overrides, what)
+        return Loaded(inpainter, config, None, describe(path, what))
+    if not recorded:
+        raise UserError(f"{path}: no config.json next to it; pass the run directory "
+                        "(runs/glcic_inpaint/<name>) with --weights, or a file written by "
+                        "python -m glcic_inpaint.convert")
+    check_preset(path, recorded.get("preset", "paper"), preset, f"a {recorded.get('preset')} run")
+    config = get_config(recorded.get("preset"), **{k: v for k, v in recorded.items() if k != "preset"},
+                        **overrides)
+    inpainter = build_inpainter(build_completion_network(config), config, config.mean_color)
+    origin = load_own(inpainter, path)
+    if run_dir is not None:
+        origin = f"run {run_dir}"
+    return Loaded(inpainter, config, run_dir, describe(path, f"{origin}, preset {config.preset}"))
+
+
+def run(loaded: Loaded, image: np.ndarray, *, tile: int | None = None, mask: np.ndarray | None = None,
+        blend: str | None = None, **options) -> np.ndarray:
+    """Complete the holes (``mask`` (H, W), 1 = hole) of a uint8 image at its own size; uint8 out.
+    ``blend="poisson"``: the paper's post-processing. GLCIC has no tiling (it needs the whole context)."""
+    from common.errors import UserError
+
+    if options:
+        raise TypeError(f"glcic_inpaint run(): unknown option(s) {', '.join(options)}")
+    if mask is None:
+        raise TypeError("glcic_inpaint run(): mask= is required (H, W), 1 = hole")
+    if tile:
+        raise UserError("--tile: GLCIC completes each image whole (its global discriminator and "
+                        "dilated convs need the whole context); drop --tile")
+    return complete(loaded.model, image, mask, loaded.config, blend)
+
+
+def load_from_args(args) -> Loaded:
+    """:func:`load` from --weights / --preset; prints the one ``weights:`` line."""
+    import sys
+
+    loaded = load(args.weights, getattr(args, "preset", None))
+    print(loaded.description, file=sys.stderr)
+    return loaded
+
+
+def add_model_flags(p):
+    """--preset of test.py and predict.py: only checked against the run or file."""
+    from glcic_inpaint.config import PRESETS
+
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="only a check: an error when the run or file is of another preset "
+                        "(the architecture is read from the run's config.json or detected from the file)")
+    return p
 
 
 # ----------------------------------------------------------------------------- data helpers
@@ -65,27 +147,6 @@ def fit_square(image: np.ndarray, size: int, nearest: bool = False) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------- completion
-def load_inpainter(run_dir, weights):
-    """Rebuild a run's inpainter from its config.json and load ``weights``."""
-    from common.cli import load_run_config
-    from common.errors import UserError
-    from glcic_inpaint.config import get_config
-    from glcic_inpaint.model import build_completion_network, build_inpainter
-
-    record = load_run_config(run_dir)
-    if not record:
-        raise UserError(f"{weights}: no config.json next to it; pass the run directory "
-                        "(runs/glcic_inpaint/<name>) with --weights")
-    config = get_config(record.get("preset"), **{k: v for k, v in record.items() if k != "preset"})
-    inpainter = build_inpainter(build_completion_network(config), config, config.mean_color)
-    try:
-        inpainter.load_weights(weights)
-    except Exception as error:  # noqa: BLE001 (h5py / Keras raise many kinds)
-        raise UserError(f"{weights}: cannot load these weights into the {config.preset} "
-                        f"inpainter ({error}); pass the run directory it was trained in") from None
-    return inpainter, config
-
-
 def complete(inpainter, image: np.ndarray, mask: np.ndarray, config: Config,
              blend: str | None = None) -> np.ndarray:
     """Complete one uint8 image at its own size; returns uint8 of the same shape.

@@ -3,6 +3,7 @@
     python glcic_inpaint/predict.py                       # newest run, bundled sample test photos
     python glcic_inpaint/predict.py --input photo.jpg --masks photo_mask.png --output out/
     python glcic_inpaint/predict.py --input photos/ --masks masks/ --blend poisson
+    python glcic_inpaint/predict.py --weights completionnet_places2.t7 --input photos/   # official model
 
 Masks: PNG, white = hole, the size of their image. ``--masks`` is one file (used for every input)
 or a folder holding ``<image name>.png`` for each input. Without ``--masks`` the bundled sample
@@ -15,11 +16,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repository importable without -e .
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common.cli import predict_parser, resolve_weights, run_cli  # noqa: E402
-from common.errors import UserError  # noqa: E402
+from common.cli import predict_parser, run_cli
+from common.errors import UserError
 
 FAMILY = "glcic_inpaint"
 # official inpaint.lua without a mask: 2 to 4 holes with sides in [32, 128]
@@ -34,7 +32,9 @@ def build_parser():
                    help="poisson: the paper's post-processing (fast marching, then Poisson "
                         "blending with OpenCV's seamlessClone)")
     p.add_argument("--mask-seed", type=int, default=0, help="seed of random holes (no --masks)")
-    return p
+    from glcic_inpaint.inference import add_model_flags
+
+    return add_model_flags(p)
 
 
 def random_mask(shape, seed: int, index: int):
@@ -71,12 +71,10 @@ def main(argv=None) -> int:
     set_precision(args.precision)
     from common.inference import collect_inputs, process_files
     from common.sample_data import sample_dir
-    from glcic_inpaint.inference import complete
+    from glcic_inpaint.inference import load_from_args, run
     from glcic_inpaint.masks import load_mask, save_mask
-    from glcic_inpaint.inference import load_inpainter
 
-    run_dir, weights = resolve_weights(FAMILY, args.weights)
-    inpainter, config = load_inpainter(run_dir, weights)
+    loaded = load_from_args(args)
     masks = Path(args.masks).expanduser() if args.masks else None
     if args.input is None:
         test_dir = sample_dir("inpaint") / "test"
@@ -97,7 +95,7 @@ def main(argv=None) -> int:
                 save_mask(output / f"{path.stem}_mask.png", mask)
             else:
                 mask = load_mask(find_mask(masks, path), image.shape[:2])
-            return complete(inpainter, image, mask, config, blend)
+            return run(loaded, image, mask=mask, blend=blend)
 
         try:
             done, failed = process_files([path], output, transform, desc="inpainting")

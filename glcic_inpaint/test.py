@@ -13,15 +13,10 @@ hole and on the whole image, and metrics.csv (one row per image and the means).
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repository importable without -e .
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common.cli import resolve_weights, run_cli, test_parser  # noqa: E402
-from common.errors import UserError  # noqa: E402
-from glcic_inpaint.inference import load_inpainter  # noqa: E402
+from common.cli import run_cli, test_parser
+from common.errors import UserError
 
 FAMILY = "glcic_inpaint"
 METHODS = ("mean_fill", "phase1", "glcic")
@@ -39,7 +34,9 @@ def build_parser():
                         "(default: the run's training crop; 0 keeps every image at its own size)")
     p.add_argument("--blend", choices=("none", "poisson"), default="none",
                    help="poisson: the paper's post-processing on both models' completions")
-    return p
+    from glcic_inpaint.inference import add_model_flags
+
+    return add_model_flags(p)
 
 
 def _mask_for(name: str, path: Path, masks_dir: Path | None, shape, index: int, config, seed: int):
@@ -66,14 +63,17 @@ def main(argv=None) -> int:
     from common.precision import set_precision
 
     set_precision(args.precision)
-    run_dir, weights = resolve_weights(FAMILY, args.weights)
-    final, config = load_inpainter(run_dir, weights)
+    from glcic_inpaint.inference import load, load_from_args
+
+    final = load_from_args(args)
+    config, run_dir = final.config, final.run_dir
     phase1 = None
-    phase1_file = (run_dir or weights.parent) / "generator_phase1.weights.h5"
-    if phase1_file.is_file():
-        phase1, _ = load_inpainter(run_dir, phase1_file)
+    phase1_file = run_dir / "generator_phase1.weights.h5" if run_dir is not None else None
+    if phase1_file is not None and phase1_file.is_file():
+        phase1 = load(phase1_file)
     else:
-        print(f"note: {phase1_file} not found (Tc = 0?); the phase-1 column stays empty")
+        print(f"note: no generator_phase1.weights.h5 next to {args.weights or 'the run'} (Tc = 0, or not "
+              "a run of ours); the phase-1 column stays empty")
 
     from common.data import open_images
     from common.sample_data import sample_dir
@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     count = len(source) if args.limit is None else max(0, min(args.limit, len(source)))
     records, rows, captions = evaluate(source, count, final, phase1, config, masks_dir, size,
                                        args.mask_seed, args.blend)
-    write_outputs(output, records, rows, captions, config, weights)
+    write_outputs(output, records, rows, captions, config, final.description)
     return 0
 
 
@@ -97,14 +97,7 @@ def evaluate(source, count, final, phase1, config, masks_dir, size, seed, blend)
     import numpy as np
 
     from common.metrics import psnr, ssim
-    from glcic_inpaint.inference import (
-        complete,
-        fit_square,
-        hole_psnr,
-        hole_ssim,
-        masked_display,
-        mean_fill,
-    )
+    from glcic_inpaint.inference import fit_square, hole_psnr, hole_ssim, masked_display, mean_fill, run
 
     blend = None if blend == "none" else blend
     records, rows, captions = [], [], []
@@ -120,9 +113,9 @@ def evaluate(source, count, final, phase1, config, masks_dir, size, seed, blend)
                 image = fit_square(image, size)
             mask = _mask_for(name, path, None, image.shape, index, config, seed)
         results = {"mean_fill": mean_fill(image, mask),
-                   "glcic": complete(final, image, mask, config, blend)}
+                   "glcic": run(final, image, mask=mask, blend=blend)}
         if phase1 is not None:
-            results["phase1"] = complete(phase1, image, mask, config, blend)
+            results["phase1"] = run(phase1, image, mask=mask, blend=blend)
         record = {"image": name, "hole_fraction": round(float(np.mean(mask)), 4)}
         row, caption = [masked_display(image, mask)], [None]
         for method in METHODS:
@@ -146,7 +139,7 @@ def evaluate(source, count, final, phase1, config, masks_dir, size, seed, blend)
     return records, rows, captions
 
 
-def write_outputs(output: Path, records, rows, captions, config, weights) -> None:
+def write_outputs(output: Path, records, rows, captions, config, weights: str) -> None:
     from common.grids import save_grid
     from common.metrics import mean_metrics
 
@@ -165,7 +158,7 @@ def write_outputs(output: Path, records, rows, captions, config, weights) -> Non
         writer.writeheader()
         writer.writerows(records)
         writer.writerow({"image": "mean", **{k: round(v, 4) for k, v in means.items()}})
-    print(f"{len(records)} test images, weights {weights}")
+    print(f"{len(records)} test images, {weights}")
     print(f"{'method':<22}{'PSNR hole':>10}{'SSIM hole':>10}{'PSNR':>8}{'SSIM':>8}")
     for method in METHODS:
         if f"{method}_psnr" not in means:

@@ -10,15 +10,11 @@ Rerun the same command to resume (across phases). See glcic_inpaint/README.md.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repository importable without -e .
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from common.cli import default_run_dir, number_list, run_cli, train_parser  # noqa: E402
-from common.errors import UserError  # noqa: E402
-from glcic_inpaint.config import (  # noqa: E402
+from common.cli import default_run_dir, number_list, run_cli, train_parser
+from common.errors import UserError
+from glcic_inpaint.config import (
     DEFAULT_PRESET,
     PRESETS,
     SAMPLE_OVERRIDES,
@@ -191,6 +187,7 @@ def run(config: Config, source, grid_source, run_dir: Path, args, warnings, data
         precision=args.precision,
         strategy=args.strategy,
         progress=not args.no_progress,
+        log_every=args.log_every, max_bad_images=args.max_bad_images,
         info={"data": str(data), "sample_demo": args.data is None,
               "mean_color": config.mean_color},
         warnings=warnings,

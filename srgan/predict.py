@@ -3,6 +3,8 @@
     python srgan/predict.py                                  # bundled sample LR photos, newest run
     python srgan/predict.py --weights runs/srgan/paper-srgan --input photo.png --output out/
     python srgan/predict.py --weights RUN --input big_photos/ --tile 128 --grid
+    python srgan/predict.py --weights Generator_SRGAN.h5 --input photos/   # bubbliiiing's release
+    python srgan/predict.py --weights pre_generator.h5 --input photos/     # krasserm's SRResNet
 
 Each output is exactly scale x the input size (PNG, named after the input). --grid also writes
 Bicubic | SR comparisons to OUTPUT/grids/. --tile N processes the input in overlapping N x N tiles
@@ -11,11 +13,9 @@ Bicubic | SR comparisons to OUTPUT/grids/. --tile N processes the input in overl
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from common.cli import predict_parser, run_cli
-from srgan.config import DEFAULT_PRESET, PRESETS
 
 DESCRIPTION = "Upscale images with a trained SRGAN generator."
 
@@ -23,10 +23,9 @@ DESCRIPTION = "Upscale images with a trained SRGAN generator."
 def build_parser():
     p = predict_parser("srgan", DESCRIPTION)
     p.add_argument("--grid", action="store_true", help="also write Bicubic | SR comparison grids")
-    p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
-                   help="architecture and input range for a bare weights file (a run directory "
-                        "records its own)")
-    return p
+    from srgan.inference import add_model_flags
+
+    return add_model_flags(p)
 
 
 def main(argv=None) -> int:
@@ -37,24 +36,22 @@ def main(argv=None) -> int:
     from common.precision import set_precision
     from common.sample_data import sample_dir
     from srgan.data import bicubic_upscale
-    from srgan.inference import load_generator, upscale
+    from srgan.inference import label, load_from_args, run
 
     inputs = collect_inputs(args.input if args.input else sample_dir("lr_images"))
     output_dir = Path(args.output) if args.output else Path("outputs") / "srgan" / "predict"
     set_precision(args.precision)
-    generator, config, _, weights_file = load_generator(args.weights, args.preset)
-    print(f"generator: {weights_file} (preset {config.preset}, stage {config.stage}, x{config.scale})",
-          file=sys.stderr)
-    label = "SRResNet" if config.stage == "srresnet" else "SRGAN"
+    loaded = load_from_args(args)
+    config = loaded.config
 
     def on_result(path, image, result):
         if args.grid:
             save_grid(output_dir / "grids" / f"{path.stem}.png",
-                      [[bicubic_upscale(image, config.scale), result]], ["Bicubic", label],
+                      [[bicubic_upscale(image, config.scale), result]], ["Bicubic", label(config)],
                       title=f"{path.name} x{config.scale}")
 
     written, failures = process_files(
-        inputs, output_dir, lambda image: upscale(generator, config, image, args.tile),
+        inputs, output_dir, lambda image: run(loaded, image, tile=args.tile),
         desc="upscaling", on_result=on_result)
     print(f"wrote {written} image(s) to {output_dir}" + (" (+ grids/)" if args.grid and written else ""))
     return 1 if failures else 0

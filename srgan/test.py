@@ -20,7 +20,6 @@ from pathlib import Path
 
 from common.cli import run_cli, test_parser
 from common.errors import UserError
-from srgan.config import DEFAULT_PRESET, PRESETS
 
 DESCRIPTION = "PSNR / SSIM of a trained SRGAN generator (Y channel with border, and RGB)."
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
@@ -32,9 +31,9 @@ def build_parser():
                    help="folder of the matching LR images (e.g. the standard Set5 x4 images); "
                         "default: made from --data")
     p.add_argument("--tile", type=int, help="process large images in overlapping tiles of this size")
-    p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
-                   help="architecture and input range for a bare weights file")
-    return p
+    from srgan.inference import add_model_flags
+
+    return add_model_flags(p)
 
 
 def match_lr(hr_files: list[Path], lr_dir: Path) -> dict[Path, Path]:
@@ -71,7 +70,7 @@ def main(argv=None) -> int:
     from common.precision import set_precision
     from common.sample_data import sample_dir
     from srgan.data import bicubic_upscale, downscale_uint8, mod_crop
-    from srgan.inference import load_generator, upscale
+    from srgan.inference import label, load_from_args, run
     from srgan.samples import compare_row
 
     data_path = Path(args.data) if args.data else sample_dir("hr_images")
@@ -81,11 +80,10 @@ def main(argv=None) -> int:
     lr_pairs = match_lr(hr_files, Path(args.lr_dir)) if args.lr_dir else None
     output_dir = Path(args.output) if args.output else Path("outputs") / "srgan" / "test"
     set_precision(args.precision)
-    generator, config, _, weights_file = load_generator(args.weights, args.preset)
+    loaded = load_from_args(args)
+    config = loaded.config
     scale = config.scale
-    label = "SRResNet" if config.stage == "srresnet" else "SRGAN"
-    print(f"generator: {weights_file} (preset {config.preset}, stage {config.stage}, x{scale}); "
-          f"data: {data_path}" + (f", LR: {args.lr_dir}" if args.lr_dir else " (LR made by bicubic)"),
+    print(f"data: {data_path}" + (f", LR: {args.lr_dir}" if args.lr_dir else " (LR made by bicubic)"),
           file=sys.stderr)
 
     def unit(image):
@@ -113,10 +111,10 @@ def main(argv=None) -> int:
         if min(lr.shape[:2]) < 4:
             print(f"skipped {hr_file}: too small for x{scale}", file=sys.stderr)
             continue
-        sr = upscale(generator, config, lr, args.tile)
+        sr = run(loaded, lr, tile=args.tile)
         write_image(output_dir / "images" / f"{hr_file.stem}.png", sr)
         cells, captions = compare_row(lr, sr, hr, scale)
-        save_grid(output_dir / "grids" / f"{hr_file.stem}.png", [cells], ["Bicubic", label, "HR"],
+        save_grid(output_dir / "grids" / f"{hr_file.stem}.png", [cells], ["Bicubic", label(config), "HR"],
                   captions=[captions], title=f"{hr_file.name} x{scale} (PSNR / SSIM on Y)")
         record = {"image": hr_file.name}
         for prefix, image in (("sr", sr), ("bicubic", cells[0])):
