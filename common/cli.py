@@ -75,7 +75,14 @@ def train_parser(family: str, presets, default_preset: str, description: str,
                    help="auto: mixed_float16 on GPU, mixed_bfloat16 on CPUs with bf16 units, else float32")
     p.add_argument("--strategy", default="auto", choices=("auto", "none", "mirrored", "multiworker"),
                    help="tf.distribute strategy; auto = MirroredStrategy when there are several GPUs")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="plain log lines instead of the progress bar (automatic when the output "
+                        "is not a terminal)")
+    p.add_argument("--log-every", type=int, default=100,
+                   help="steps between log lines (step, losses, steps/s, ETA) and TensorBoard points")
+    p.add_argument("--max-bad-images", type=int,
+                   help="unreadable training images to skip before stopping (default: 1%% of the "
+                        "data, at least 10)")
     p.add_argument("--deterministic", action=_DeterministicAction,
                    help="bitwise-reproducible runs: TensorFlow op determinism + seeds (slower; "
                         "recorded in config.json)")

@@ -33,7 +33,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from common.errors import UserError
 from common.image_io import IMAGE_EXTENSIONS, list_images, read_image
@@ -76,10 +76,86 @@ def _header_size(path: Path) -> tuple[int, int]:
             if image.format in ("JPEG", "MPO", "TIFF", "WEBP"):
                 if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
                     width, height = height, width
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise UserError(f"{path}: cannot read image ({error or type(error).__name__}); replace or "
-                        "remove the file") from error
+    except Exception as error:  # noqa: BLE001 damaged headers make Pillow raise anything
+        reason = (str(error) or type(error).__name__).replace(f" '{path}'", "")
+        raise UserError(f"{path}: cannot read image ({reason}); replace or remove the file") from error
     return height, width
+
+
+# ----------------------------------------------------------------------------- unreadable items
+# Training skips an image that cannot be read (one corrupt file among thousands must not end a
+# run of days): its place in the batch is taken by the next readable item, so batches stay a pure
+# function of (seed, step). Skipped files are counted and listed at the end of each epoch; more
+# than the limit (train.py --max-bad-images; default 1% of the items, at least 10) is an error.
+_SKIPPED: dict[str, str] = {}  # item name -> one line naming the file and the reason
+_REPORTED: set[str] = set()
+_SKIP_LOCK = threading.Lock()
+_LIMIT: list = [None]
+
+
+def set_bad_item_limit(limit: int | None) -> None:
+    """How many distinct unreadable items training tolerates (None: 1% of the items, >= 10);
+    also forgets the items skipped so far."""
+    with _SKIP_LOCK:
+        _LIMIT[0] = None if limit is None else max(0, int(limit))
+        _SKIPPED.clear()
+        _REPORTED.clear()
+
+
+def _limit_for(count: int) -> int:
+    return _LIMIT[0] if _LIMIT[0] is not None else max(10, count // 100)
+
+
+def skip_bad_item(name: str, line: str, count: int, announce: bool = False) -> None:
+    """Record an unreadable item (``line``: one line naming the file and the reason); UserError
+    once more than the limit are unreadable. ``announce``: print ``skipped LINE`` now."""
+    with _SKIP_LOCK:
+        _SKIPPED.setdefault(str(name), line)
+        bad = len(_SKIPPED)
+        if announce:
+            _REPORTED.add(str(name))
+    if announce:
+        import sys
+
+        print(f"skipped {line}", file=sys.stderr)
+    limit = _limit_for(count)
+    if bad > limit:
+        raise UserError(f"{line}; {bad} of {count} training items are unreadable, more than the "
+                        f"limit of {limit} (--max-bad-images); fix or remove them")
+
+
+def report_skipped_items(when: str) -> int:
+    """Print the items skipped so far (new ones by name); returns how many were skipped."""
+    with _SKIP_LOCK:
+        new = [(n, r) for n, r in _SKIPPED.items() if n not in _REPORTED]
+        _REPORTED.update(n for n, _ in new)
+        total = len(_SKIPPED)
+    if new:
+        import sys
+
+        print(f"{when}: skipped {total} unreadable training item(s) so far; new: "
+              + "; ".join(line for _, line in new[:10])
+              + (f"; ... ({len(new)} new in all)" if len(new) > 10 else ""), file=sys.stderr,
+              flush=True)
+    return total
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:400]
+
+
+def load_tolerant(source, index: int):
+    """``source.load(index)``; an unreadable item is recorded and the next readable one (in
+    source order, wrapping) is returned in its place."""
+    count = len(source)
+    for offset in range(count):
+        item = (index + offset) % count
+        try:
+            return source.load(item)
+        except UserError as error:
+            skip_bad_item(source.names[item], _reason(error), count)  # names the file
+    raise UserError(f"{source.location}: no item of the training data can be read; check --data")
 
 
 # ----------------------------------------------------------------------------- locating data
@@ -179,16 +255,27 @@ class FolderPairSource(PairSource):
             self.check_sizes()
 
     def check_sizes(self) -> None:
-        """Raise UserError for pairs whose images differ in size (file headers only)."""
-        bad = []
+        """Raise UserError for pairs whose images differ in size (file headers only). A pair
+        whose header cannot be read is left out (counted as a skipped item)."""
+        bad, readable = [], []
         for a_path, b_path in self.pairs:
-            size_a, size_b = _header_size(a_path), _header_size(b_path)
+            try:
+                size_a, size_b = _header_size(a_path), _header_size(b_path)
+            except UserError as error:
+                skip_bad_item(a_path.stem, _reason(error), len(self.pairs), announce=True)
+                continue
+            readable.append((a_path, b_path))
             if size_a != size_b:
                 bad.append(f"{a_path.stem} ({size_a[1]}x{size_a[0]} vs {size_b[1]}x{size_b[0]})")
         if bad:
             raise UserError(f"{self.location}: {len(bad)} pairs differ in size between "
                             f"{self.a_dir.name}/ and {self.b_dir.name}/: {_preview(bad)}; "
                             "both images of a pair must have the same width and height")
+        if not readable:
+            raise UserError(f"{self.location}: none of the {len(self.pairs)} pairs can be read")
+        if len(readable) < len(self.pairs):
+            self.pairs = readable
+            self.names = [a.stem for a, _ in readable]
 
     def load(self, index: int):
         a_path, b_path = self.pairs[index]
@@ -221,12 +308,28 @@ class SideBySidePairSource(PairSource):
             self.check_sizes()
 
     def check_sizes(self) -> None:
-        """Raise UserError for images with an odd width (file headers only)."""
-        odd = [f"{p.name} ({w}x{h})" for p in self.files for h, w in [_header_size(p)] if w % 2]
+        """Raise UserError for images with an odd width (file headers only). An image whose
+        header cannot be read is left out with a ``skipped`` line (and counts against the
+        limit of unreadable items)."""
+        keep, odd = [], []
+        for path in self.files:
+            try:
+                height, width = _header_size(path)
+            except UserError as error:
+                skip_bad_item(path.name, _reason(error), len(self.files), announce=True)
+                continue
+            keep.append(path)
+            if width % 2:
+                odd.append(f"{path.name} ({width}x{height})")
         if odd:
             raise UserError(f"{self.location}: {len(odd)} side-by-side images have an odd width: "
                             f"{_preview(odd)}; each must be two equal halves side by side "
                             "(or use A/ and B/ folders)")
+        if not keep:
+            raise UserError(f"{self.location}: none of the {len(self.files)} images can be read")
+        if len(keep) < len(self.files):
+            self.files = keep
+            self.names = _unique_names(keep)
 
     def load(self, index: int):
         path = self.files[index]
@@ -304,8 +407,13 @@ class HDF5PairSource(PairSource):
         return self._handle
 
     def load(self, index: int):
-        handle = self._file()
-        return handle[self.blur_key][index], handle[self.full_key][index]
+        try:
+            handle = self._file()
+            return handle[self.blur_key][index], handle[self.full_key][index]
+        except (OSError, KeyError, ValueError, RuntimeError) as error:
+            raise UserError(f"{self.path}: cannot read item {index} of {self.split} "
+                            f"({_reason(error)}); the file is damaged, rebuild it with "
+                            "datasets/build_hdf5.py") from None
 
     def close(self) -> None:
         if self._handle is not None and self._pid == os.getpid():
@@ -517,7 +625,8 @@ def pair_dataset(source: PairSource, batch_size: int, crop=None, resize=None, fl
     indices = _element_indices(tf, len(source), batch_size, seed, start_step, repeat, shuffle)
 
     def load(item):
-        degraded, target = source.load(int(item))
+        # Training (repeat) skips unreadable items; one evaluation pass reports them.
+        degraded, target = load_tolerant(source, int(item)) if repeat else source.load(int(item))
         return np.asarray(degraded, np.uint8), np.asarray(target, np.uint8)
 
     def element(g, item):
@@ -552,7 +661,8 @@ def image_dataset(source: ImageSource, batch_size: int, crop=None, resize_short_
     indices = _element_indices(tf, len(source), batch_size, seed, start_step, repeat, shuffle)
 
     def load(item):
-        return np.asarray(source.load(int(item)), np.uint8)
+        image = load_tolerant(source, int(item)) if repeat else source.load(int(item))
+        return np.asarray(image, np.uint8)
 
     def element(g, item):
         image = tf.numpy_function(load, [item], tf.uint8, stateful=False)
@@ -621,6 +731,7 @@ def as_user_error(error: BaseException) -> UserError | None:
 __all__ = [
     "ORDERS", "PairSource", "FolderPairSource", "SideBySidePairSource", "HDF5PairSource",
     "ImageSource", "open_pairs", "open_images", "resolve_data_dir", "pair_dataset",
-    "image_dataset", "bicubic_downscale", "as_user_error",
+    "image_dataset", "bicubic_downscale", "as_user_error", "set_bad_item_limit",
+    "report_skipped_items", "load_tolerant",
 ]
 

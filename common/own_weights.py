@@ -60,6 +60,20 @@ def _checkpoint_step(prefix: str) -> int:
     return int(match.group(1)) if match else -1
 
 
+def _checkpoint_children(prefix: str) -> set[str]:
+    """Names of the objects saved at the top of a checkpoint ("generator", "step", ...).
+
+    (Variable names cannot tell: a variable is saved under the first path that reaches it, e.g.
+    through the optimizer.)"""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    reader = tf.train.load_checkpoint(prefix)
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    return {child.local_name for child in graph.nodes[0].children} if graph.nodes else set()
+
+
 def list_checkpoints(folder) -> list[tuple[int, str]]:
     """``(number, prefix)`` of the checkpoints in ``folder`` whose files are all present, newest
     first. A checkpoint whose write was cut off (an index without data, or the reverse; TensorFlow's
@@ -111,12 +125,11 @@ def _restore_checkpoint(model, prefixes: list[str], key: str, shown: Path) -> st
     errors = []
     for prefix in prefixes:
         try:
-            reader = tf.train.load_checkpoint(prefix)
-            names = reader.get_variable_to_shape_map()
-            if not any(name.startswith(f"{key}/") for name in names):
+            children = _checkpoint_children(prefix)
+            if key not in children:
                 raise UserError(f"{prefix}: this checkpoint holds no '{key}' (it holds "
-                                f"{', '.join(sorted({n.split('/')[0] for n in names})[:6])}); "
-                                "pass the run directory of a training run of this family")
+                                f"{', '.join(sorted(children)[:6]) or 'nothing'}); pass the run "
+                                "directory of a training run of this family")
             status = tf.train.Checkpoint(**{key: model}).restore(prefix)
             status.assert_existing_objects_matched()
             status.expect_partial()

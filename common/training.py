@@ -9,7 +9,13 @@ owns everything around it:
 - resume: a rerun with the same run directory continues at the saved step, on the same batches
   (the data pipeline is a pure function of (seed, step));
 - safety: Ctrl-C / SIGTERM save a checkpoint and exit; a NaN or Inf loss stops the run with a
-  clear message and leaves the last good checkpoint untouched; exports are written atomically.
+  clear message and leaves the last good checkpoint untouched; exports are written atomically;
+  a lock file (``.lock``, :mod:`common.run_lock`) keeps a second process out of the run
+  directory; a checkpoint that cannot be read (a crash or a full disk while it was written) is
+  skipped on resume for the newest complete one; a failed save (disk full) stops the run saying
+  that the previous checkpoint and exports are intact;
+- logs: a progress bar on a terminal, else (``--no-progress``, output to a file) one plain line
+  every ``log_every`` steps with the losses, steps/s and the ETA.
 """
 
 from __future__ import annotations
@@ -77,6 +83,7 @@ class TrainJob:
     warnings: list = field(default_factory=list)
     callbacks: list = field(default_factory=list)
     progress: bool = True
+    max_bad_images: int | None = None  # unreadable training images tolerated (None: 1%, >= 10)
     deterministic: bool = False  # op determinism + seeds (common.determinism); --deterministic
 
     @property
@@ -93,15 +100,29 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def export_model(model: keras.Model, run_dir: Path, name: str) -> None:
-    """Write ``name.weights.h5`` and ``name.keras`` so a crash mid-write never leaves a broken file."""
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=run_dir))
+    """Write ``name.weights.h5`` and ``name.keras`` so a crash mid-write never leaves a broken file.
+
+    A failed write (disk full) raises UserError; the previous exports are left as they were.
+    """
     try:
-        model.save_weights(tmp_dir / f"{name}.weights.h5")
-        model.save(tmp_dir / f"{name}.keras")
-        for suffix in (".weights.h5", ".keras"):
-            os.replace(tmp_dir / f"{name}{suffix}", run_dir / f"{name}{suffix}")
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=run_dir))
+        try:
+            model.save_weights(tmp_dir / f"{name}.weights.h5")
+            model.save(tmp_dir / f"{name}.keras")
+            for suffix in (".weights.h5", ".keras"):
+                os.replace(tmp_dir / f"{name}{suffix}", run_dir / f"{name}{suffix}")
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    except (OSError, tf.errors.OpError) as error:
+        raise UserError(f"{run_dir}: cannot write {name}.weights.h5 / {name}.keras ({_reason(error)}); "
+                        "the previous exports (if any) are intact and the last checkpoint holds "
+                        "the trained weights; free disk space and rerun the same command to "
+                        "export") from None
+
+
+def _reason(error: BaseException) -> str:
+    text = str(getattr(error, "message", None) or error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]
 
 
 def config_record(job: TrainJob, policy: str, replicas: int) -> dict:
@@ -135,14 +156,18 @@ def _write_config(job: TrainJob, record: dict, start_step: int) -> None:
             print(f"note: resuming with changed settings: {', '.join(changed)}")
     history.append({"started_at_step": start_step, "time": time.strftime("%Y-%m-%d %H:%M:%S")})
     record = {**record, "history": history}
-    atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+    try:
+        atomic_write_text(path, json.dumps(record, indent=2, default=str) + "\n")
+    except OSError as error:
+        raise UserError(f"{path}: cannot write ({_reason(error)}); check the run directory is "
+                        "writable and the disk has space") from None
 
 
 # ------------------------------------------------------------------------------- driver
 class _Driver(keras.callbacks.Callback):
     """Counts steps, schedules the LR, logs, checkpoints, and stops on NaN / signals / the end."""
 
-    def __init__(self, job: TrainJob, gan, manager, writer, bar, total_steps: int):
+    def __init__(self, job: TrainJob, gan, manager, writer, bar, total_steps: int, log=None):
         super().__init__()
         self.job, self.gan, self.manager, self.writer, self.bar = job, gan, manager, writer, bar
         self.total_steps = total_steps
@@ -151,6 +176,8 @@ class _Driver(keras.callbacks.Callback):
         self.signal_name: str | None = None
         self.last_saved = -1
         self.last_logs: dict = {}
+        self.save_error: tuple | None = None  # (step, reason) of a checkpoint that failed to write
+        self.log = log
 
     @property
     def step(self) -> int:
@@ -158,9 +185,17 @@ class _Driver(keras.callbacks.Callback):
 
     def save(self) -> None:
         step = self.step
-        if step != self.last_saved:
+        if step == self.last_saved or self.save_error is not None:
+            return
+        try:
             self.manager.save(checkpoint_number=step)
-            self.last_saved = step
+        except (OSError, tf.errors.OpError) as error:
+            # Disk full, or the folder went away: keep the previous checkpoint, stop cleanly.
+            _remove_partial_checkpoint(Path(self.manager.directory), step)
+            self.save_error = (step, _reason(error))
+            self.model.stop_training = True
+            return
+        self.last_saved = step
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.job.lr_schedule is not None:
@@ -183,6 +218,8 @@ class _Driver(keras.callbacks.Callback):
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
+        elif self.log is not None:
+            self.log.step(step, values)
         if self.writer is not None and (step % self.job.log_every == 0 or step == 1):
             with self.writer.as_default(step=step):
                 for name, value in values.items():
@@ -196,13 +233,61 @@ class _Driver(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
+        from common.data import report_skipped_items
+
+        report_skipped_items(f"epoch {epoch + 1}")
         if self.diverged or self.job.sample_grid is None or self.manager is None:
             return
-        if self.signal_name is not None:
+        if self.signal_name is not None or self.save_error is not None:
             return
         if self.step % int(self.job.config.steps_per_epoch) == 0:
             epoch_number = self.step // int(self.job.config.steps_per_epoch)
-            self.job.sample_grid(self.gan, self.job.run_dir / "samples" / f"epoch_{epoch_number:04d}.png")
+            try:
+                self.job.sample_grid(self.gan, self.job.run_dir / "samples" / f"epoch_{epoch_number:04d}.png")
+            except (UserError, OSError) as error:  # a full disk must not end a run for a picture
+                print(f"warning: no sample grid for epoch {epoch_number}: {error}", file=sys.stderr)
+
+
+def _remove_partial_checkpoint(folder: Path, number: int) -> None:
+    """Files of checkpoint ``number`` whose write failed (TensorFlow writes ``ckpt-N_temp/`` and
+    then ``ckpt-N.index`` / ``.data-*``); the state file still names the previous one."""
+    for path in folder.glob(f"ckpt-{number}[._]*"):
+        try:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        except OSError:
+            pass
+
+
+class _LogLines:
+    """One plain line every ``every`` steps (for --no-progress and logs written to files)."""
+
+    def __init__(self, every: int, total: int):
+        self.every, self.total = max(1, int(every)), total
+        self.started = self.last_time = None
+        self.first_step = self.last_step = 0
+
+    def step(self, step: int, values: dict) -> None:
+        now = time.monotonic()
+        if self.started is None:  # the first step includes tracing; rates start after it
+            self.started, self.last_time, self.first_step, self.last_step = now, now, step, step
+            return
+        if step % self.every and step < self.total:
+            return
+        rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
+        mean_rate = (step - self.first_step) / max(now - self.started, 1e-9)
+        eta = (self.total - step) / mean_rate if mean_rate > 0 else float("inf")
+        losses = "  ".join(f"{k} {v:.4g}" for k, v in values.items())
+        print(f"step {step}/{self.total}  {losses}  {rate:.2f} steps/s  ETA {_duration(eta)}",
+              flush=True)
+        self.last_time, self.last_step = now, step
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
 class _SignalGuard:
@@ -234,10 +319,63 @@ class _SignalGuard:
 
 
 def train(job: TrainJob) -> Path:
-    """Run (or resume) a training job; returns the run directory."""
+    """Run (or resume) a training job; returns the run directory.
+
+    The chief holds the run directory's lock file while it trains (a second process is refused).
+    """
+    from common.data import set_bad_item_limit
+    from common.run_lock import RunLock
+
     policy = set_precision(job.precision)
     strategy = job.strategy if isinstance(job.strategy, tf.distribute.Strategy) else get_strategy(job.strategy)
     chief = is_chief(strategy)
+    set_bad_item_limit(job.max_bad_images)
+    if not chief:
+        return _train(job, policy, strategy, chief)
+    with RunLock(job.run_dir):
+        return _train(job, policy, strategy, chief)
+
+
+def _show_progress_bar(job: TrainJob) -> bool:
+    """A bar on a terminal; plain log lines for --no-progress and output sent to a file."""
+    return bool(job.progress) and sys.stdout.isatty() and sys.stderr.isatty()
+
+
+def restore_newest_checkpoint(checkpoint, folder: Path) -> str | None:
+    """Restore the newest checkpoint in ``folder`` that can be read; returns its prefix.
+
+    A checkpoint whose files were cut off (killed or out of disk space while writing) is skipped
+    with a warning for the one before it. One that is readable but does not fit the models
+    (settings changed the architecture) is a UserError, as is a folder of only unreadable ones.
+    """
+    from common.own_weights import list_checkpoints
+
+    candidates = [prefix for _, prefix in list_checkpoints(folder)]
+    stated = tf.train.latest_checkpoint(str(folder))
+    if stated and stated not in candidates:
+        candidates.insert(0, stated)
+    skipped = []
+    for prefix in candidates:
+        try:
+            checkpoint.restore(prefix).expect_partial()
+        except (ValueError, AssertionError) as error:
+            raise UserError(f"{prefix}: this checkpoint does not fit the models built from these "
+                            f"settings ({_reason(error)}); resume with the settings of config.json "
+                            "or pass another --out") from None
+        except Exception as error:  # noqa: BLE001 a damaged file raises OpError, IndexError...
+            skipped.append(f"{Path(prefix).name} ({_reason(error)[:80]})")
+            continue
+        if skipped:
+            print(f"warning: skipped unreadable checkpoint(s) {'; '.join(skipped)}; resuming from "
+                  f"{Path(prefix).name}", file=sys.stderr)
+        return prefix
+    if skipped:
+        raise UserError(f"{folder}: no readable checkpoint ({'; '.join(skipped)}); delete the "
+                        "folder to start over, or restore it from a backup")
+    return None
+
+
+def _train(job: TrainJob, policy: str, strategy, chief: bool) -> Path:
     run_dir = Path(job.run_dir)
     write_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="worker-"))
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -251,9 +389,7 @@ def train(job: TrainJob) -> Path:
         gan = job.build_gan()
         checkpoint = tf.train.Checkpoint(**gan.checkpoint_items())
         manager = tf.train.CheckpointManager(checkpoint, str(write_dir / "checkpoints"), max_to_keep=3)
-        latest = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-        if latest:
-            checkpoint.restore(latest).expect_partial()
+        latest = restore_newest_checkpoint(checkpoint, run_dir / "checkpoints")
     start_step = int(gan.global_step.numpy())
     total = job.total_steps
     if chief:
@@ -267,9 +403,13 @@ def train(job: TrainJob) -> Path:
         return run_dir
 
     writer = tf.summary.create_file_writer(str(write_dir / "logs")) if chief else None
-    bar = tqdm(total=total, initial=start_step, desc=f"{job.family}", unit="step",
-               dynamic_ncols=True, disable=not (chief and job.progress))
-    driver = _Driver(job, gan, manager, writer, bar, total)
+    bar = log = None
+    if chief and _show_progress_bar(job):
+        bar = tqdm(total=total, initial=start_step, desc=f"{job.family}", unit="step",
+                   dynamic_ncols=True)
+    elif chief:
+        log = _LogLines(job.log_every, total)
+    driver = _Driver(job, gan, manager, writer, bar, total, log)
     if start_step == 0 and chief and job.sample_grid is not None:
         job.sample_grid(gan, run_dir / "samples" / "epoch_0000.png")  # what the untrained G does
 
@@ -287,9 +427,20 @@ def train(job: TrainJob) -> Path:
                 gan.fit(dataset, initial_epoch=epoch, epochs=int(job.config.epochs),
                         steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False,
                         callbacks=[driver, *job.callbacks])
-    bar.close()
+    if bar is not None:
+        bar.close()
     if writer is not None:
         writer.flush()
+    from common.data import report_skipped_items
+
+    report_skipped_items("training")
+    if driver.save_error:
+        step, reason = driver.save_error
+        last = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+        kept = (f"the previous checkpoint ({Path(last).name}) and the exports are intact" if last
+                else "no earlier checkpoint exists; the exports (if any) are intact")
+        raise UserError(f"{run_dir}: cannot write the checkpoint of step {step} ({reason}); {kept}; "
+                        "free disk space and run the same command again to resume")
 
     if driver.diverged:
         step, name, value = driver.diverged

@@ -129,6 +129,7 @@ def main(argv=None) -> int:
         sample_grid=paired_sample_grid(blurred, sharp, ("Blurred", "Deblurred", "Sharp")),
         lr_schedule=lr_schedule if cfg.decay_epochs > 0 else None,
         precision=args.precision, strategy=args.strategy, progress=not args.no_progress,
+        log_every=args.log_every, max_bad_images=args.max_bad_images,
         info=info, warnings=warnings,
     )
     run_dir = train(job)

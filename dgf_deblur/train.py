@@ -117,6 +117,7 @@ def main(argv=None) -> int:
         sample_grid=paired_sample_grid(blurred, sharp, ("Blurred", "Deblurred", "Sharp")),
         exports=lambda gan: {"generator": gan.generator, "discriminator": gan.discriminator},
         precision=args.precision, strategy=args.strategy, progress=not args.no_progress,
+        log_every=args.log_every, max_bad_images=args.max_bad_images,
         info=info, warnings=warnings,
     )
     run_dir = train(job)

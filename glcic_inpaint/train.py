@@ -187,6 +187,7 @@ def run(config: Config, source, grid_source, run_dir: Path, args, warnings, data
         precision=args.precision,
         strategy=args.strategy,
         progress=not args.no_progress,
+        log_every=args.log_every, max_bad_images=args.max_bad_images,
         info={"data": str(data), "sample_demo": args.data is None,
               "mean_color": config.mean_color},
         warnings=warnings,

@@ -170,6 +170,7 @@ def main(argv=None) -> int:
         sample_grid=sr_sample_grid(grid_images, cfg) if grid_images else None,
         lr_schedule=lr_schedule,
         precision=args.precision, strategy=args.strategy, progress=not args.no_progress,
+        log_every=args.log_every, max_bad_images=args.max_bad_images,
         info=info, warnings=warnings,
     )
     run_dir = train(job)
