@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -23,10 +24,29 @@ def run_cli(main, argv=None) -> None:
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except Exception as err:  # noqa: BLE001 only the kinds _environment_error names
+        line = _environment_error(err)
+        if line is None or os.environ.get("GAN_RESTORATION_DEBUG"):
+            raise
+        print(f"error: {line} (GAN_RESTORATION_DEBUG=1 shows where)", file=sys.stderr)
+        sys.exit(2)
     except TrainingInterrupted as stop:
         print(str(stop), file=sys.stderr)
         sys.exit(143 if stop.signal_name == "SIGTERM" else 130)
     sys.exit(code or 0)
+
+
+def _environment_error(err: BaseException) -> str | None:
+    """One line for a file, disk or memory problem our code did not name (an h5py error, a full
+    disk, out of memory); None for anything else (a bug keeps its traceback)."""
+    tf = sys.modules.get("tensorflow")
+    text = str(getattr(err, "message", None) or err).strip().splitlines()
+    first = (text[0] if text else type(err).__name__)[:300]
+    if isinstance(err, MemoryError) or (tf is not None and isinstance(err, tf.errors.ResourceExhaustedError)):
+        return "out of memory; lower --batch-size, or pass --tile to process images in tiles"
+    if isinstance(err, OSError):
+        return f"{first}; check the file, its permissions and the free disk space"
+    return None
 
 
 # ----------------------------------------------------------------------------- parsers
@@ -215,10 +235,20 @@ def load_run_config(run_dir: Path | None) -> dict:
     """The ``config`` section of a run's config.json ({} when there is none)."""
     if run_dir is None or not (run_dir / "config.json").is_file():
         return {}
+    path = run_dir / "config.json"
     try:
-        return json.loads((run_dir / "config.json").read_text()).get("config", {})
-    except json.JSONDecodeError as err:
-        raise UserError(f"{run_dir / 'config.json'}: not valid JSON ({err}); restore it or pass --preset") from err
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not valid JSON ({err}); the file is truncated or corrupt; restore "
+                        "it from the run's train command (rerun it) or pass a weights file and "
+                        "--preset") from None
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror or err}); check its permissions") from None
+    config = record.get("config") if isinstance(record, dict) else None
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: no \"config\" section (not a config.json written by train.py); "
+                        "restore it or pass a weights file and --preset")
+    return config
 
 
 def resolve_vgg_choice(vgg_weights: str, network: str, sample_demo: bool):

@@ -232,3 +232,27 @@ def test_mismatched_names_and_bad_hdf5_are_one_line(tmp_path):
     write_image(tmp_path / "odd" / "x.png", np.zeros((4, 9, 3), np.uint8))
     with pytest.raises(UserError, match="odd width: x.png"):
         open_pairs(tmp_path / "odd")
+
+
+# ----------------------------------------------------------------------------- one-line errors
+@pytest.mark.parametrize("text", ['{"config": {"preset": "pa', "[1, 2]", '{"family": "x"}', "\xff\xfe"])
+def test_corrupt_config_json_is_one_line(tmp_path, text):
+    from common.cli import load_run_config
+
+    (tmp_path / "config.json").write_bytes(text.encode("latin-1"))
+    with pytest.raises(UserError) as info:
+        load_run_config(tmp_path)
+    assert str(info.value).startswith(str(tmp_path / "config.json")) and "\n" not in str(info.value)
+
+
+def test_run_cli_names_an_unexpected_file_error_in_one_line(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import errno\nfrom common.cli import run_cli\n"
+                      "def main(argv=None):\n"
+                      "    raise OSError(errno.ENOSPC, 'No space left on device')\n"
+                      "run_cli(main)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: [Errno 28] No space left on device; check the file, its permissions and the free "
+        "disk space (GAN_RESTORATION_DEBUG=1 shows where)"]
