@@ -170,3 +170,40 @@ def test_displayed_orientation_and_palette_gif(awkward):
     gif = read_image(root / "in" / "palette.gif")
     png = read_image(root / "in" / "palette.png")
     assert gif.shape == png.shape == (20, 24, 3)
+
+
+def test_one_failing_image_does_not_stop_the_batch(tmp_path, capsys):
+    """Out of memory, a TensorFlow op error and a plain bug on single files: one line each, the
+    others are written, Ctrl-C still stops the loop."""
+    import tensorflow as tf
+
+    from common.inference import Batch, process_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b", "c", "d"):
+        Image.fromarray(_rgb(6, 5)).save(folder / f"{name}.png")
+    errors = {"a": MemoryError(), "b": tf.errors.ResourceExhaustedError(None, None, "OOM when allocating"),
+              "c": tf.errors.InvalidArgumentError(None, None, "paddings must be less\nthan the dimension")}
+
+    def transform(image, path):
+        if path.stem in errors:
+            raise errors[path.stem]
+        return 255 - image
+
+    inputs = sorted(folder.iterdir())
+    written, failures = process_files(inputs, tmp_path / "out", transform, with_path=True)
+    err = capsys.readouterr().err
+    assert written == 1 and [p.name for p, _ in failures] == ["a.png", "b.png", "c.png"]
+    lines = [line for line in err.splitlines() if line.startswith("failed ")]
+    assert len(lines) == 3
+    assert "out of memory on this 5x6 image; pass --tile" in lines[0] and "out of memory" in lines[1]
+    assert lines[2].endswith("InvalidArgumentError on this 5x6 image: paddings must be less")
+    assert err.strip().splitlines()[-1].startswith("1 succeeded, 3 failed")
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "d.png"), 255 - read_image(folder / "d.png"))
+
+    batch = Batch()
+    with pytest.raises(KeyboardInterrupt):
+        with batch.item("x"):
+            raise KeyboardInterrupt
+    assert batch.finish() == 0 and batch.summary() == "0 succeeded, 0 failed"
