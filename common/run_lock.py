@@ -72,7 +72,8 @@ class RunLock:
                                 f"{started}); if no training runs there, delete {self.path}")
             if pid is not None and _alive(pid):
                 raise UserError(f"{self.path.parent}: in use by training process {pid} (since "
-                                f"{started}); wait for it to finish, stop it, or pass another --out")
+                                f"{started}); wait for it to finish, stop it, or pass another "
+                                f"--out (if process {pid} is not a training run, delete {self.path})")
             what = f"process {pid} (since {started}) no longer runs" if pid else "it is unreadable"
             print(f"warning: taking over the stale lock {self.path}: {what}", file=sys.stderr)
             try:

@@ -256,3 +256,23 @@ def test_run_cli_names_an_unexpected_file_error_in_one_line(tmp_path):
     assert done.stderr.strip().splitlines() == [
         "error: [Errno 28] No space left on device; check the file, its permissions and the free "
         "disk space (GAN_RESTORATION_DEBUG=1 shows where)"]
+
+
+# ----------------------------------------------------------------------------- quiet start-up
+def test_tensorflow_start_up_lines_are_kept_out_of_stderr(tmp_path):
+    from common.quiet import is_noise
+
+    assert is_noise("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR")
+    assert is_noise("I0000 00:00:1796004590.273498   12427 port.cc:153] oneDNN custom operations are on.")
+    assert is_noise("E0000 00:00:1796004598.987053   12684 cuda_platform.cc:52] failed call to cuInit: x")
+    assert not is_noise("E0000 00:00:17.1 1 op_kernel.cc:1] OP_REQUIRES failed: something real")
+    assert not is_noise("error: x.png: cannot read image")
+    code = ("import common, sys, os\n"
+            "import tensorflow as tf\n"
+            "print(int(tf.constant(2) + 1))\n"
+            "os.write(2, b'after\\n')\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip() == "3"
+    assert done.stderr.strip().splitlines() == ["after"], done.stderr
