@@ -235,7 +235,7 @@ def _read_legacy(path: Path):
             (count,) = struct.unpack(f"{order}q", handle.read(8))
             raw = handle.read(count * storage.dtype.itemsize)
             if len(raw) != count * storage.dtype.itemsize:
-                raise pickle.UnpicklingError("the file ends inside a storage (truncated)")
+                raise EOFError("the file ends inside a storage (truncated)")
             storage.data = np.frombuffer(raw, dtype=storage.dtype.newbyteorder(order))
     return _resolve(result)
 
@@ -253,7 +253,7 @@ def read_pytorch(path) -> "OrderedDict[str, np.ndarray]":
     except pickle.UnpicklingError as error:
         raise UserError(f"{path}: refused to read this PyTorch file ({error}); only tensors, "
                         "storages and state dicts are read, never arbitrary pickled objects") from None
-    except (EOFError, OSError, ValueError, struct.error, KeyError, IndexError) as error:
+    except (EOFError, OSError, ValueError, struct.error, KeyError, IndexError, zipfile.BadZipFile) as error:
         raise _open_error(path, "PyTorch file", error) from None
     for key in ("state_dict", "model", "generator", "netG", "params"):
         if isinstance(result, dict) and isinstance(result.get(key), dict):
