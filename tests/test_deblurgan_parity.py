@@ -25,8 +25,9 @@ torch = pytest.importorskip("torch", reason="the parity test needs PyTorch (pip 
 nn = torch.nn
 
 from common.losses import PerceptualLoss  # noqa: E402
+from recording_gan import RecordingDeblurGAN  # noqa: E402
 from deblur_gan.config import get_config  # noqa: E402
-from deblur_gan.gan import DeblurGAN, make_optimizer  # noqa: E402
+from deblur_gan.gan import make_optimizer  # noqa: E402
 from deblur_gan.model import build_discriminator, build_generator, load_pytorch_weights, pytorch_weight_map  # noqa: E402
 
 SIZE, BATCH, NGF, NDF, BLOCKS = 32, 2, 4, 4, 1
@@ -165,20 +166,6 @@ def _relative_error(ours: dict, reference: dict, keys) -> float:
     return float(diff / np.sqrt(sum(np.sum(reference[k] ** 2) for k in keys)))
 
 
-class RecordingDeblurGAN(DeblurGAN):
-    """DeblurGAN whose every optimizer step also records its gradients and the weights it started from."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.records = []
-
-    def apply(self, tape, scaled_loss, variables, optimizer):
-        grads = tape.gradient(scaled_loss, variables)
-        before = {v.path: np.array(v) for v in variables}
-        self.records.append((optimizer.name, {v.path: np.array(g) for v, g in zip(variables, grads)}, before))
-        optimizer.apply(grads, variables)
-
-
 # ----------------------------------------------------------------------------- the test
 @pytest.fixture(scope="module")
 def step():
@@ -236,9 +223,10 @@ def step():
     fake_b = net_g(real_a)
     critic = []
     for i in range(CFG.critic_updates):
-        name, grads, before = gan.records[i]
+        name, grads, state = gan.records[i]
         assert name == "d_adam"
-        _keras_to_torch(discriminator, net_d, "discriminator", before)  # the state our update started from
+        # the state our update started from
+        _keras_to_torch(discriminator, net_d, "discriminator", state[discriminator.name])
         net_d.zero_grad()
         # ours: real + a (fake - real); official: alpha real + (1 - alpha) fake, so alpha = 1 - a
         loss_d, penalty = critic_loss(net_d, real_b, fake_b, torch.tensor(1.0 - ours_alpha[i], dtype=torch.float64))
