@@ -183,6 +183,41 @@ def caffe_preprocess(images):
     return bgr - ops.convert_to_tensor(CAFFE_BGR_MEAN, dtype="float32")
 
 
+def vgg_weights_from_torchvision(state_dict, network: str, path) -> Path:
+    """Write torchvision's ``vgg16`` / ``vgg19`` ``features`` weights as a Keras VGG notop file.
+
+    ``state_dict``: name -> array of ``torchvision.models.vgg19(...).features.state_dict()`` (keys
+    ``"<index>.weight"`` / ``"<index>.bias"``; a ``features.`` prefix is removed), or an ``.npz`` of it.
+    The convs, in index order, become Keras' ``block<i>_conv<j>`` (kernels transposed to HWIO). The
+    result feeds ``--vgg-weights PATH``; with ``vgg_preprocess="none"`` it reproduces a PyTorch recipe
+    that put [-1, 1] images into torchvision's VGG (the official DeblurGAN ``PerceptualLoss``).
+    """
+    import numpy as np
+
+    if isinstance(state_dict, (str, Path)):
+        with np.load(state_dict) as arrays:
+            state_dict = dict(arrays)
+    arrays = {k[len("features."):] if k.startswith("features.") else k: np.asarray(v) for k, v in state_dict.items()}
+    indices = sorted(int(k.split(".")[0]) for k in arrays if k.endswith(".weight") and arrays[k].ndim == 4)
+    builders = {"vgg16": keras.applications.VGG16, "vgg19": keras.applications.VGG19}
+    if network not in builders:
+        raise UserError(f"network must be vgg16 or vgg19, got {network!r}")
+    vgg = builders[network](include_top=False, weights=None, input_shape=(None, None, 3))
+    convs = [layer for layer in vgg.layers if isinstance(layer, layers.Conv2D)]
+    if len(indices) != len(convs):
+        raise UserError(f"the weights hold {len(indices)} convolutions, {network} has {len(convs)}; "
+                        f"pass torchvision's {network}().features.state_dict()")
+    for layer, index in zip(convs, indices):
+        kernel = arrays[f"{index}.weight"].transpose(2, 3, 1, 0)  # OIHW -> HWIO
+        if kernel.shape != tuple(layer.kernel.shape):
+            raise UserError(f"features.{index}.weight has shape {arrays[f'{index}.weight'].shape}, which does not "
+                            f"fit {layer.name} {tuple(layer.kernel.shape)}")
+        layer.set_weights([kernel, arrays[f"{index}.bias"]])
+    path = Path(path)
+    vgg.save_weights(path)
+    return path
+
+
 def build_feature_extractor(network="vgg19", layer="block5_conv4", weights=None, pre_activation=False):
     """A frozen float32 VGG feature model ending at ``layer``.
 

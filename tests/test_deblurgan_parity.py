@@ -286,3 +286,27 @@ def test_compared_config_is_the_paper_preset():
     changed = {f.name for f in dataclasses.fields(CFG) if getattr(CFG, f.name) != getattr(paper, f.name)}
     assert changed == {"ngf", "ndf", "n_blocks", "dropout", "crop", "batch_size"}
     assert (CFG.critic_updates, CFG.gp_weight, CFG.content_weight) == (5, LAMBDA_GP, LAMBDA_A)
+
+
+def test_torchvision_vgg19_converted_gives_official_conv3_3(tmp_path):
+    """vgg_weights_from_torchvision + vgg_preprocess "none" = the official PerceptualLoss features."""
+    from common.losses import build_feature_extractor, vgg_weights_from_torchvision
+
+    torch.manual_seed(1)
+    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
+    modules, channels = [], 3
+    for item in cfg:  # torchvision vgg19().features, random weights (no download)
+        if item == "M":
+            modules.append(nn.MaxPool2d(2, 2))
+        else:
+            modules += [nn.Conv2d(channels, item, 3, padding=1), nn.ReLU()]
+            channels = item
+    features = nn.Sequential(*modules)
+    state = {f"features.{k}": v.numpy() for k, v in features.state_dict().items()}
+    path = vgg_weights_from_torchvision(state, "vgg19", tmp_path / "vgg19_torchvision.weights.h5")
+    extractor = build_feature_extractor("vgg19", "block3_conv3", weights=str(path), pre_activation=True)
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    with torch.no_grad():
+        expected = features[:15](torch.tensor(x.transpose(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+    got = np.asarray(extractor(x))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
