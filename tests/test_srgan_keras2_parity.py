@@ -30,7 +30,8 @@ from srgan.model import build_discriminator, build_generator
 
 tk = pytest.importorskip("tf_keras")
 from keras2_reference import (  # noqa: E402  (tests/helpers)
-    GradientRecorder, copy_weights, keras21_bce, keras21_mse, make_keras21_batchnorm, relative_error,
+    GradientRecorder, copy_weights, feature_nets, keras21_bce, keras21_mse, make_keras21_batchnorm,
+    relative_error,
 )
 
 TINY = dict(filters=8, num_res_blocks=1, upsample_filters=16, d_first_filters=4,
@@ -78,21 +79,6 @@ def _upstream_networks(cfg, bessel):
     x = L.LeakyReLU(0.2)(L.Dense(cfg.d_dense_units)(L.GlobalAveragePooling2D()(x)))
     discriminator = tk.Model(image, L.Dense(1, activation="sigmoid")(x))
     return generator, discriminator
-
-
-def _feature_nets():
-    """A tiny random VGG-like feature extractor, in Keras 3 and in tf-keras, same weights."""
-    def build(L, Model, Input):
-        x = inp = Input((None, None, 3))
-        x = L.Conv2D(4, 3, padding="same", activation="relu")(x)
-        x = L.Conv2D(4, 3, padding="same", activation="relu")(x)
-        x = L.MaxPooling2D(2)(x)
-        return Model(inp, L.Conv2D(6, 3, padding="same", activation="relu")(x))
-
-    ours = build(keras.layers, keras.Model, keras.Input)
-    theirs = build(tk.layers, tk.Model, tk.Input)
-    copy_weights(ours, theirs)
-    return ours, theirs
 
 
 def _upstream_steps(G, D, vgg, optimizer, lr, hr, cfg, steps):
@@ -147,7 +133,7 @@ def _setup(shared):
             layer.moving_variance.assign(rng.uniform(0.5, 3.0, layer.moving_variance.shape))
     copy_weights(gen, up_gen)
     copy_weights(disc, up_disc)
-    feat, up_feat = _feature_nets()
+    feat, up_feat = feature_nets(tk)
     hr = rng.uniform(-1, 1, (cfg.batch_size, cfg.hr_crop, cfg.hr_crop, 3)).astype("float32")
     lr = np.asarray(make_lr(tf.constant(hr), cfg.scale, cfg.lr_range))
 

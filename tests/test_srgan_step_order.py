@@ -54,8 +54,8 @@ def _networks_and_batch(config, seed):
     return gen, disc, lr, hr
 
 
-@pytest.mark.parametrize("run_eagerly", [False, True])
-def test_critic_fakes_use_the_moving_statistics_from_before_the_step(run_eagerly):
+def test_critic_fakes_use_the_moving_statistics_from_before_the_step():
+    """Inside fit's compiled step (the parity tests run the step eagerly)."""
     keras.utils.set_random_seed(3)
     config = get_config("bubbliiiing", content_weight=0.0, **TINY)
     assert config.d_fakes_inference_bn
@@ -64,7 +64,7 @@ def test_critic_fakes_use_the_moving_statistics_from_before_the_step(run_eagerly
     before = gen.get_weights()
     expected = np.asarray(gen(lr, training=False))  # G.predict before the step
     gan = RecordingSRGAN(gen, disc, config=config, fake_shape=hr.shape)
-    gan.compile(make_optimizer(config), make_optimizer(config), run_eagerly=run_eagerly)
+    gan.compile(make_optimizer(config), make_optimizer(config))
     gan.fit(tf.data.Dataset.from_tensors((lr, hr)), epochs=1, verbose=0)
 
     seen = gan.seen_fakes.numpy()
@@ -97,14 +97,14 @@ def test_shared_optimizer_is_one_adam_and_scales_the_first_generator_update():
     counter is 3 (D real, D fake, G), and G's first update has Adam's bias correction at t = 3:
     sqrt(1 - b2^3) / (1 - b1^3) * (1 - b1) / sqrt(1 - b2) = 0.6388 of the t = 1 update."""
     keras.utils.set_random_seed(5)
+    gen, disc, lr, hr = _networks_and_batch(get_config("bubbliiiing", **TINY), 2)
+    g_start, d_start = gen.get_weights(), disc.get_weights()
     deltas = {}
     for shared in (False, True):
         config = get_config("bubbliiiing", content_weight=0.0, shared_optimizer=shared, **TINY)
-        gen, disc, lr, hr = _networks_and_batch(config, 2)
-        if shared:
-            gen.set_weights(g_start), disc.set_weights(d_start)
-        else:
-            g_start, d_start = gen.get_weights(), disc.get_weights()
+        gen, disc = build_generator(preset=config), build_discriminator(config)
+        gen.set_weights(g_start)
+        disc.set_weights(d_start)
         d_train, g_train = ([np.array(w) for w in m.trainable_weights] for m in (disc, gen))
         gan = SRGAN(gen, disc, config=config)
         gan.compile(make_optimizer(config), make_optimizer(config))

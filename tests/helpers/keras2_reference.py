@@ -10,6 +10,7 @@ the gradients our ``train_step`` hands to each optimizer.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -92,3 +93,19 @@ def relative_error(ours, reference) -> float:
     a = np.concatenate([np.ravel(g) for g in ours])
     b = np.concatenate([np.ravel(g) for g in reference])
     return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def feature_nets(tk):
+    """A tiny random VGG-like feature extractor (conv-ReLU x 2, max-pool, conv-ReLU), in Keras 3
+    and in tf-keras with the same weights: the stand-in for VGG on both sides."""
+    def build(L, Model, Input):
+        x = inp = Input((None, None, 3))
+        x = L.Conv2D(4, 3, padding="same", activation="relu")(x)
+        x = L.Conv2D(4, 3, padding="same", activation="relu")(x)
+        x = L.MaxPooling2D(2)(x)
+        return Model(inp, L.Conv2D(6, 3, padding="same", activation="relu")(x))
+
+    ours = build(keras.layers, keras.Model, keras.Input)
+    theirs = build(tk.layers, tk.Model, tk.Input)
+    copy_weights(ours, theirs)
+    return ours, theirs
