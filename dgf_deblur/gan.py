@@ -13,7 +13,9 @@ Logged losses, the same names for both presets:
 
 Update schedules (Python-static flags of the config, see config.py):
 
-- ``keras`` preset: the fakes for the D step come from G in inference mode (``g.predict``); one D
+- ``keras`` preset: the fakes for the D step come from G in inference mode (``g.predict``), made
+  before any training-mode forward of G in the step (Keras 3 moves G's BatchNorm moving averages
+  during a training-mode call, so later fakes would see this batch's statistics); one D
   step on the joint real + fake batch; then TWO generator steps, each with its own Adam, as
   main.py's ``d_on_g.train_on_batch`` (adversarial) and ``g.train_on_batch`` (content). Unlike
   Keras 2's ``d_on_g``, the adversarial step changes only G's variables.
