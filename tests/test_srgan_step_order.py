@@ -129,3 +129,11 @@ def test_shared_optimizer_is_one_adam_and_scales_the_first_generator_update():
     big = np.abs(two) > 0.5 * config.lr
     assert big.mean() > 0.8
     np.testing.assert_allclose(one[big] / two[big], factor, rtol=2e-3)
+
+
+def test_shared_optimizer_flag_reaches_the_config():
+    from srgan.train import _given_overrides, build_parser
+
+    assert _given_overrides(build_parser().parse_args(["--shared-optimizer"])) == {
+        "shared_optimizer": True}
+    assert "shared_optimizer" not in _given_overrides(build_parser().parse_args([]))
