@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from common.errors import UserError
 from common.image_io import IMAGE_EXTENSIONS, list_images, read_image, write_image
+from common.quiet import filtered_stderr
 
 
 def _pad_amount(size: int, multiple: int) -> int:
@@ -67,7 +68,9 @@ def graph_call(model, batch, training: bool = False) -> np.ndarray:
         # A weak reference, so the cached function does not keep the model alive.
         model_ref = weakref.ref(model)
         functions[training] = tf.function(lambda x: model_ref()(x, training=training), reduce_retracing=True)
-    return np.asarray(functions[training](tf.convert_to_tensor(batch, tf.float32)), dtype=np.float32)
+    with filtered_stderr():  # Grappler's "remapper failed" lines on the first run of a graph
+        result = functions[training](tf.convert_to_tensor(batch, tf.float32))
+    return np.asarray(result, dtype=np.float32)
 
 
 def _run(generator, batch: np.ndarray, training: bool) -> np.ndarray:
@@ -99,15 +102,21 @@ def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 
     """Run ``generator`` on one float32 image (H, W, C) in the generator's input range.
 
     Returns (H * scale, W * scale, C_out). ``tile`` (pixels of input) bounds memory; tiles overlap
-    by ``overlap`` pixels and are blended linearly. ``training=True`` keeps dropout active (the
+    by ``overlap`` pixels and are blended linearly. ``tile=None`` picks the tile from the image
+    size and the free memory (:func:`common.tiling.auto_tile`: the whole image when it fits);
+    ``tile=0`` forces the whole image. ``training=True`` keeps dropout active (the
     official DeblurGAN inference mode). Images smaller than ``min_size`` are padded up to it
     (symmetric) and the result cropped back, so a 1x1 image works.
     """
     image = np.asarray(image, np.float32)
     height, width = image.shape[:2]
-    if tile is not None and tile < min_size:
+    if tile is None:
+        from common.tiling import auto_tile
+
+        tile = auto_tile(generator, height, width, multiple=multiple, scale=scale)
+    if tile and tile < min_size:
         raise UserError(f"--tile {tile}: use at least {min_size} pixels")
-    if tile is None or (height <= tile and width <= tile):
+    if not tile or (height <= tile and width <= tile):
         padded = pad_to_multiple(image, multiple, min_size)
         out = _run(generator, padded[None], training)[0]
         return out[: height * scale, : width * scale]

@@ -26,7 +26,10 @@ _NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
     r"|[IW]\d{4} \d\d:\d\d:\d\d"
     r"|To enable the following instructions:"
-    r"|E\d{4} .*(cuInit|Unable to register cu(DNN|FFT|BLAS) factory|cuda_(platform|dnn|fft|blas)))")
+    r"|E\d{4} .*(cuInit|Unable to register cu(DNN|FFT|BLAS) factory|cuda_(platform|dnn|fft|blas))"
+    # Grappler giving up on an optional graph rewrite (the graph runs without it), e.g.
+    # "meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT: Mutation::Apply error"
+    r"|E\d{4} .*meta_optimizer\.cc:\d+\] \w+ failed: )")
 
 
 def is_noise(line: str) -> bool:
@@ -36,17 +39,31 @@ def is_noise(line: str) -> bool:
 class _FilteredStderr:
     """File descriptor 2 goes to a temporary file; on exit the useful lines are written back."""
 
+    def __init__(self):
+        self.active = os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "0"
+
     def __enter__(self):
-        sys.stderr.flush()
-        self.saved = os.dup(2)
+        if not self.active:
+            return self
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+        try:
+            self.saved = os.dup(2)
+        except OSError:  # no stderr to filter
+            self.active = False
+            return self
         self.capture = tempfile.TemporaryFile(mode="w+b")
         os.dup2(self.capture.fileno(), 2)
         return self
 
     def __exit__(self, *exc):
+        if not self.active:
+            return False
         try:
             sys.stderr.flush()
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             pass
         os.dup2(self.saved, 2)
         os.close(self.saved)
@@ -57,6 +74,12 @@ class _FilteredStderr:
         if kept:
             os.write(2, ("\n".join(kept) + "\n").encode())
         return False
+
+
+def filtered_stderr() -> _FilteredStderr:
+    """``with filtered_stderr(): ...`` drops TensorFlow's noise lines printed meanwhile (e.g.
+    around the first run of a graph, when Grappler optimises it)."""
+    return _FilteredStderr()
 
 
 class _QuietLoader(importlib.abc.Loader):
