@@ -281,5 +281,7 @@ def test_start_up_noise_patterns():
     assert is_noise("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR")
     assert is_noise("I0000 00:00:1796004590.273498   12427 port.cc:153] oneDNN custom operations are on.")
     assert is_noise("E0000 00:00:1796004598.987053   12684 cuda_platform.cc:52] failed call to cuInit: x")
+    assert is_noise("E0000 00:00:1796005234.922396   26838 meta_optimizer.cc:967] remapper failed: "
+                    "INVALID_ARGUMENT: Mutation::Apply error: fanout 'x' exist for missing node 'y'.")
     assert not is_noise("E0000 00:00:17.1 1 op_kernel.cc:1] OP_REQUIRES failed: something real")
     assert not is_noise("error: x.png: cannot read image")
