@@ -232,11 +232,11 @@ def input_signature(spec: ExportSpec, mask_dtype="uint8", size=None):
 def _write_savedmodel(model, spec: ExportSpec, folder, size=None, float_mask: bool = True) -> None:
     """Write the serving functions around ``model`` as a SavedModel through
     ``keras.export.ExportArchive`` (a plain ``tf.Module`` holding a Keras 3 model saves weights the
-    TFLite converter leaves as uninitialised variables: NaN outputs)."""
+    TFLite converter leaves as uninitialised variables: NaN outputs). The endpoints track the
+    variables they use; ``archive.track(model)`` as well would store every weight twice."""
     import keras
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
     serve = serving_fn(model, spec)
     archive.add_endpoint("serving_default", serve, input_signature=input_signature(spec, size=size))
     if spec.mask and float_mask:
@@ -245,12 +245,21 @@ def _write_savedmodel(model, spec: ExportSpec, folder, size=None, float_mask: bo
 
 
 # ----------------------------------------------------------------------------- writers
-def _check_output(path, directory: bool) -> Path:
+def _check_output(path, suffix: str | None) -> Path:
+    """``path`` ready to be written: a SavedModel folder (``suffix`` None) or a file. Only an earlier
+    artifact of the same kind is replaced, never weights, images or a run directory."""
     path = Path(path).expanduser()
-    if directory and path.exists() and not path.is_dir():
-        raise UserError(f"{path}: exists and is not a folder; a SavedModel is a folder, choose another --output")
-    if not directory and path.is_dir():
-        raise UserError(f"{path}: is a folder; give a file name for --output (e.g. model.tflite)")
+    if suffix is None:
+        if path.exists() and not path.is_dir():
+            raise UserError(f"{path}: exists and is not a folder; a SavedModel is a folder, choose another --output")
+        if path.is_dir() and any(path.iterdir()) and not (path / "saved_model.pb").is_file():
+            raise UserError(f"{path}: a folder with other files in it; give a new or empty folder "
+                            "(an earlier SavedModel there is replaced)")
+    elif path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name for --output (e.g. model{suffix})")
+    elif path.exists() and path.suffix.lower() != suffix:
+        raise UserError(f"{path}: exists and is not a {suffix} file; choose another --output "
+                        f"(an earlier {suffix} file is replaced)")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -258,7 +267,7 @@ def _check_output(path, directory: bool) -> Path:
 def export_savedmodel(model, spec: ExportSpec, path) -> Path:
     """Write a SavedModel folder with the ``serving_default`` (and, for masks, ``float_mask``)
     signature; returns its path."""
-    path = _check_output(path, directory=True)
+    path = _check_output(path, None)
     _write_savedmodel(export_model(model), spec, path)
     return path
 
@@ -268,7 +277,7 @@ def export_tflite(model, spec: ExportSpec, path, size=None) -> Path:
     signature. ``size=(H, W)`` fixes the input size; None keeps N, H and W dynamic."""
     import tensorflow as tf
 
-    path = _check_output(path, directory=False)
+    path = _check_output(path, ".tflite")
     with tempfile.TemporaryDirectory() as folder:
         _write_savedmodel(export_model(model, tflite=True), spec, folder, size=size, float_mask=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(folder, signature_keys=["serving_default"])
@@ -296,7 +305,7 @@ def export_onnx(model, spec: ExportSpec, path, opset: int = ONNX_OPSET) -> Path:
     import tensorflow as tf
     import tf2onnx
 
-    path = _check_output(path, directory=False)
+    path = _check_output(path, ".onnx")
     signature = input_signature(spec)
     serve = tf.function(serving_fn(export_model(model), spec), input_signature=signature, autograph=False)
     tf2onnx.convert.from_function(serve, input_signature=signature, opset=opset, output_path=str(path))

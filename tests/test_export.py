@@ -224,6 +224,10 @@ def test_export_script_writes_a_working_savedmodel(tmp_path, capsys):
     run, loaded = _tiny_run(tmp_path, "srgan-paper")
     assert main(["--weights", str(run), "--format", "savedmodel", "--output", str(tmp_path / "out")]) == 0
     assert "wrote savedmodel" in capsys.readouterr().out
+    # each weight stored once
+    stored = sum(f.stat().st_size for f in (tmp_path / "out" / "variables").glob("variables.data-*"))
+    weights = sum(w.size * 4 for w in loaded.model.get_weights())
+    assert weights <= stored < 1.5 * weights
     spec = ex.ExportSpec("srgan", scale=4, input_range="unit")
     feeds = inputs(spec, 9, 13)
     check(run_savedmodel(tmp_path / "out", feeds), keras_reference(loaded, spec, feeds), spec, feeds)
@@ -238,6 +242,14 @@ def test_export_script_user_errors(tmp_path, monkeypatch):
     (tmp_path / "taken").mkdir()
     with pytest.raises(UserError, match="is a folder"):
         main(["--weights", str(run), "--format", "tflite", "--output", str(tmp_path / "taken")])
+    # never written over: the weights, or the run directory
+    weights = (run / "generator.weights.h5").read_bytes()
+    with pytest.raises(UserError, match="not a .tflite file"):
+        main(["--weights", str(run), "--format", "tflite", "--output", str(run / "generator.weights.h5")])
+    with pytest.raises(UserError, match="other files in it"):
+        main(["--weights", str(run), "--format", "savedmodel", "--output", str(run)])
+    assert (run / "generator.weights.h5").read_bytes() == weights
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "generator.weights.h5"]
     monkeypatch.setitem(sys.modules, "tf2onnx", None)  # as if tf2onnx were not installed
     with pytest.raises(UserError, match="needs tf2onnx"):
         main(["--weights", str(run), "--format", "onnx", "--output", str(tmp_path / "m.onnx")])
