@@ -120,7 +120,10 @@ def predict_parser(family: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--weights", help=f"run directory or weights file (default: newest run in runs/{family})")
     p.add_argument("--input", help="image file or folder (default: the bundled sample images)")
     p.add_argument("--output", help=f"output folder (default: outputs/{family}/predict)")
-    p.add_argument("--tile", type=int, help="process large images in overlapping tiles of this size")
+    p.add_argument("--tile", type=int,
+                   help="process images in overlapping tiles of this size (input pixels); default: "
+                        "chosen from the image size and free memory (whole image when it fits, peak "
+                        "memory under 3 GB); 0 = always the whole image")
     p.add_argument("--precision", default="float32",
                    choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
     return p

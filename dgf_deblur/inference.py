@@ -90,10 +90,9 @@ def add_model_flags(p, tile: bool = True):
 
 
 def tile_for(args, shape) -> int | None:
-    """--tile, or 512 automatically for images over 1024 x 1024 pixels."""
-    if args.tile is not None:
-        return args.tile or None
-    return 512 if shape[0] * shape[1] > 1024 * 1024 else None
+    """--tile as given: None = chosen from the image size and free memory by restore_array
+    (common.tiling), 0 = the whole image."""
+    return args.tile
 
 
 def deblur(generator, image, args):

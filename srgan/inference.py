@@ -76,7 +76,7 @@ def run(loaded: Loaded, image: np.ndarray, *, tile: int | None = None, mask=None
     if options:
         raise TypeError(f"srgan run(): unknown option(s) {', '.join(options)}")
     config = loaded.config
-    if tile is not None and tile < 8:
+    if tile and tile < 8:  # None: automatic, 0: whole image
         raise UserError(f"--tile {tile}: use at least 8 input pixels (e.g. --tile 128)")
     x = uint8_to_generator_input(image, config.lr_range)
     out = restore_array(loaded.model, x, multiple=1, scale=config.scale, tile=tile)

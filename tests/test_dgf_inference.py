@@ -24,10 +24,9 @@ def test_graph_call_matches_the_eager_model():
 
 
 def test_tile_rule():
-    args = argparse.Namespace(tile=None)
-    assert tile_for(args, (1024, 1024)) is None
-    assert tile_for(args, (3024, 4032)) == 512
-    assert tile_for(argparse.Namespace(tile=0), (3024, 4032)) is None
+    # None: restore_array chooses (common.tiling, tested in tests/test_tiling.py); 0: whole image
+    assert tile_for(argparse.Namespace(tile=None), (3024, 4032)) is None
+    assert tile_for(argparse.Namespace(tile=0), (3024, 4032)) == 0
     assert tile_for(argparse.Namespace(tile=128), (64, 64)) == 128
 
 

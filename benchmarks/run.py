@@ -1,0 +1,527 @@
+"""Speed and memory of every family, and a PyTorch baseline measured in the same run.
+
+    python benchmarks/run.py                    # everything (long: tens of minutes on 2 cores)
+    python benchmarks/run.py --quick            # DeblurGAN paper vs PyTorch + retracing (< 5 min)
+    python benchmarks/run.py --family srgan --json srgan.json
+    python benchmarks/run.py --photo            # peak memory of default-flag inference on 4032x3024
+
+Every case runs in its own worker process (dtype policy, XLA and thread pools are process-wide,
+and ``ru_maxrss`` of a fresh process is the case's peak memory). Workers of one comparison are
+started together and timed in turns (one repetition each, round after round), so load from other
+programs hits every contender alike; the figures are medians. Cases:
+
+- ``infer``: the generator on one image (batch 1) at the family's standard sizes (DeblurGAN / DGF
+  256x256 and 1280x720, SRGAN 64->256 and 256->1024, GLCIC 256x256), float32 / mixed_bfloat16
+  (mixed_float16 on a GPU), graph with and without XLA; FLOPs per image are counted from the
+  traced graph's convolutions and matmuls; ``peak`` is their share of the measured matmul peak.
+- ``train``: one full training step of a preset at its own crop and batch size.
+- ``torch``: PyTorch CPU, the same DeblurGAN paper generator / training step
+  (``benchmarks/torch_deblurgan.py``), float32 and bf16 autocast with channels-last.
+- ``matmul``: the machine's peak, a 2048^3 matmul in float32 and bfloat16 (TF and PyTorch; best).
+- ``retrace``: graph traces of ``common.inference`` for 20 images of mixed sizes.
+- ``photo``: what ``predict.py`` does with default flags on a 4032x3024 photo (automatic tile), with
+  the process's peak resident memory.
+
+Requires ``pip install -r benchmarks/requirements.txt`` for the PyTorch baseline (skipped without).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = "@@"  # worker replies start with this, so library chatter on stdout is ignored
+
+STANDARD_SIZES = {  # (height, width) of the input; issue 10
+    "deblur_gan": [(256, 256), (720, 1280)],
+    "dgf_deblur": [(256, 256), (720, 1280)],
+    "srgan": [(64, 64), (256, 256)],
+    "glcic_inpaint": [(256, 256)],
+}
+PRESETS = {
+    "deblur_gan": ["paper", "keras-port"],
+    "dgf_deblur": ["keras", "paper"],
+    "srgan": ["bubbliiiing", "paper"],
+    "glcic_inpaint": ["paper", "tadax"],
+}
+TRAINABLE = ("deblur_gan", "srgan")  # families whose training step the benchmark builds
+
+
+# ============================================================================ worker side
+def _family_config(family: str, preset: str):
+    import importlib
+
+    return importlib.import_module(f"{family}.config").get_config(preset)
+
+
+def build_generator(family: str, preset: str):
+    """The family's generator (GLCIC: the completion network), random weights."""
+    config = _family_config(family, preset)
+    if family == "glcic_inpaint":
+        from glcic_inpaint.model import build_completion_network
+
+        return build_completion_network(config), config
+    import importlib
+
+    model = importlib.import_module(f"{family}.model")
+    if family == "srgan":
+        return model.build_generator(preset=config), config
+    return model.build_generator(config), config
+
+
+def graph_flops(graph) -> int:
+    """Multiply-adds x 2 of the convolutions and matmuls in a traced graph (static shapes)."""
+    total = 0
+    for op in graph.get_operations():
+        try:
+            if op.type in ("Conv2D", "_FusedConv2D"):
+                out, kernel = op.outputs[0].shape, op.inputs[1].shape  # NHWC, (kh, kw, in, out)
+                total += 2 * out[0] * out[1] * out[2] * out[3] * kernel[0] * kernel[1] * kernel[2]
+            elif op.type == "Conv2DBackpropInput":  # a transposed convolution's forward pass
+                kernel, source = op.inputs[1].shape, op.inputs[2].shape
+                total += 2 * source[0] * source[1] * source[2] * kernel[0] * kernel[1] * kernel[2] * kernel[3]
+            elif op.type in ("MatMul", "BatchMatMulV2"):
+                a, out = op.inputs[0].shape, op.outputs[0].shape
+                k = a[-2] if op.get_attr("transpose_a" if op.type == "MatMul" else "adj_x") else a[-1]
+                total += 2 * out.num_elements() * k
+        except (TypeError, ValueError):  # a dimension unknown at trace time
+            continue
+    return int(total)
+
+
+def _setup_tf(spec):
+    import keras
+
+    from common.precision import set_precision
+
+    set_precision(spec.get("policy", "float32"))
+    return keras
+
+
+def _case_infer(spec):
+    import numpy as np
+    import tensorflow as tf
+
+    _setup_tf(spec)
+    model, _ = build_generator(spec["family"], spec["preset"])
+    height, width = spec["size"]
+    channels = int(model.inputs[0].shape[-1])
+    x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, height, width, channels)).astype("float32"))
+    function = tf.function(lambda x: model(x, training=False), jit_compile=spec.get("xla", False))
+    flops = graph_flops(function.get_concrete_function(x).graph)
+    function(x)  # trace and compile outside the timing
+    return (lambda: function(x).numpy()), {"flops": flops}
+
+
+def _case_train(spec):
+    import numpy as np
+
+    _setup_tf(spec)
+    family, preset = spec["family"], spec["preset"]
+    config = _family_config(family, preset)
+    rng = np.random.default_rng(0)
+    from common.losses import PerceptualLoss
+
+    if family == "deblur_gan":
+        from deblur_gan.gan import DeblurGAN, make_content_loss, make_optimizer
+        from deblur_gan.model import build_discriminator
+        from deblur_gan.model import build_generator as build_g
+
+        height, width = config.crop or (256, 256)
+        gan = DeblurGAN(build_g(config), build_discriminator(config), config,
+                        make_content_loss(config, vgg_weights=None), seed=0)
+        gan.compile(make_optimizer(config, "g_adam"), make_optimizer(config, "d_adam"),
+                    jit_compile=spec.get("xla", False))
+        inputs = rng.uniform(-1, 1, (config.batch_size, height, width, 3)).astype("float32")
+        targets = rng.uniform(-1, 1, inputs.shape).astype("float32")
+    elif family == "srgan":
+        from srgan.gan import SRGAN, make_optimizer
+        from srgan.model import build_discriminator
+        from srgan.model import build_generator as build_g
+
+        content = PerceptualLoss("vgg19", config.vgg_layer, preprocess=config.vgg_preprocess,
+                                 feature_scale=config.vgg_feature_scale, distance="mse", weights=None)
+        discriminator = build_discriminator(config) if config.stage == "srgan" else None
+        gan = SRGAN(build_g(preset=config), discriminator, config=config, content_loss=content, seed=0)
+        gan.compile(make_optimizer(config), make_optimizer(config) if discriminator is not None else None,
+                    jit_compile=spec.get("xla", False))
+        lr = config.hr_crop // config.scale
+        inputs = rng.uniform(-1, 1, (config.batch_size, lr, lr, 3)).astype("float32")
+        targets = rng.uniform(-1, 1, (config.batch_size, config.hr_crop, config.hr_crop, 3)).astype("float32")
+    else:
+        raise SystemExit(f"no training step benchmark for {family}")
+
+    def once():
+        return gan.train_on_batch(inputs, targets, return_dict=True)
+
+    once()
+    return once, {"batch": int(inputs.shape[0]), "size": list(inputs.shape[1:3])}
+
+
+def _case_torch(spec):
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import torch_deblurgan
+
+    torch.manual_seed(0)
+    channels_last, bf16 = spec.get("channels_last", False), spec.get("bf16", False)
+    height, width = spec.get("size", (256, 256))
+    x = torch.rand(1, 3, height, width) * 2 - 1
+    if spec["what"] == "infer":
+        run = torch_deblurgan.inference(channels_last=channels_last, bf16=bf16)
+        run(x)
+        return (lambda: run(x)), {}
+    step = torch_deblurgan.PaperStep(channels_last=channels_last, bf16=bf16)
+    y = torch.rand(1, 3, height, width) * 2 - 1
+    step(x, y)
+    return (lambda: step(x, y)), {}
+
+
+def _case_matmul(spec):
+    n = 2048
+    if spec.get("torch"):
+        import torch
+
+        dtype = torch.bfloat16 if spec["bf16"] else torch.float32
+        a, b = torch.rand(n, n).to(dtype), torch.rand(n, n).to(dtype)
+        return (lambda: torch.mm(a, b)), {"flops": 2 * n ** 3}
+    import tensorflow as tf
+
+    dtype = tf.bfloat16 if spec["bf16"] else tf.float32
+    a, b = tf.cast(tf.random.uniform((n, n)), dtype), tf.cast(tf.random.uniform((n, n)), dtype)
+    function = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], tf.float32)))
+    function()
+    return (lambda: function().numpy()), {"flops": 2 * n ** 3}
+
+
+def _case_retrace(spec):
+    import numpy as np
+
+    _setup_tf(spec)
+    from common import inference
+
+    model, config = build_generator("deblur_gan", "paper") if not spec.get("tiny") else (None, None)
+    if model is None:
+        from deblur_gan.model import build_generator as build_g
+
+        model = build_g("paper", ngf=4, n_blocks=1)
+    rng = np.random.default_rng(0)
+    sizes = [(int(rng.integers(40, 200)), int(rng.integers(40, 200))) for _ in range(20)]
+
+    def once():
+        for h, w in sizes:
+            inference.restore_array(model, rng.uniform(-1, 1, (h, w, 3)).astype("float32"), tile=0)
+        return None
+
+    start = time.perf_counter()
+    once()
+    seconds = time.perf_counter() - start
+    traces = sum(f.experimental_get_tracing_count() for f in inference._GRAPH_CACHE[model].values())
+    return None, {"images": len(sizes), "traces": traces, "seconds": round(seconds, 2)}
+
+
+def _case_photo(spec):
+    """predict.py's path with default flags: the family's run() with tile=None (automatic)."""
+    import numpy as np
+
+    _setup_tf(spec)
+    from common import tiling
+    from common.weights import Loaded
+
+    family = spec["family"]
+    model, config = build_generator(family, spec["preset"])
+    height, width = spec["size"]
+    image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    import importlib
+
+    if family == "glcic_inpaint":
+        from glcic_inpaint.model import build_inpainter
+
+        model = build_inpainter(model, config, getattr(config, "mean_color", None))
+    inference = importlib.import_module(f"{family}.inference")
+    loaded = Loaded(model, config, None, "random weights")
+    options = {}
+    if family == "glcic_inpaint":
+        mask = np.zeros((height, width), np.float32)
+        mask[height // 3: height // 2, width // 3: width // 2] = 1
+        options["mask"] = mask
+    scale = getattr(config, "scale", 1)
+    multiple = getattr(config, "multiple", 4 if family == "deblur_gan" else 1)
+    chosen = None
+    if family != "glcic_inpaint":
+        chosen = tiling.auto_tile(model, height, width, multiple=multiple, scale=scale)
+    start = time.perf_counter()
+    out = inference.run(loaded, image, **options)
+    seconds = time.perf_counter() - start
+    return None, {"seconds": round(seconds, 1), "tile": chosen, "shape": list(out.shape)}
+
+
+CASES = {"infer": _case_infer, "train": _case_train, "torch": _case_torch, "matmul": _case_matmul,
+         "retrace": _case_retrace, "photo": _case_photo}
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024
+
+
+def worker(spec_text: str) -> None:
+    """Set the case up, then answer ``run N`` (times of N repetitions) and ``quit`` on stdin."""
+    sys.path.insert(0, str(ROOT))
+    spec = json.loads(spec_text)
+    if spec.get("threads"):
+        os.environ["OMP_NUM_THREADS"] = str(spec["threads"])
+    start = time.perf_counter()
+    once, info = CASES[spec["kind"]](spec)
+    info["setup_s"] = round(time.perf_counter() - start, 1)
+    info["peak_mb"] = round(_peak_rss_mb())
+    print(MARK + json.dumps(info), flush=True)
+    for line in sys.stdin:
+        command = line.split()
+        if not command or command[0] == "quit":
+            break
+        times = []
+        for _ in range(int(command[1])):
+            begin = time.perf_counter()
+            once()
+            times.append(time.perf_counter() - begin)
+        print(MARK + json.dumps({"times": times, "peak_mb": round(_peak_rss_mb())}), flush=True)
+
+
+# ============================================================================ parent side
+class Worker:
+    def __init__(self, name: str, spec: dict, log):
+        self.name, self.spec, self.times, self.info = name, spec, [], {}
+        env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+        self.process = subprocess.Popen([sys.executable, __file__, "--worker", json.dumps(spec)], cwd=ROOT,
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                        text=True, env=env)
+
+    def _reply(self) -> dict | None:
+        for line in self.process.stdout:
+            if line.startswith(MARK):
+                return json.loads(line[len(MARK):])
+        return None
+
+    def ready(self) -> bool:
+        info = self._reply()
+        if info is None:
+            self.info = {"error": f"worker failed (exit {self.process.wait()}); see the log"}
+            return False
+        self.info = info
+        return True
+
+    def run(self, reps: int = 1) -> None:
+        self.process.stdin.write(f"run {reps}\n")
+        self.process.stdin.flush()
+        reply = self._reply()
+        if reply is None:
+            self.info["error"] = f"worker failed (exit {self.process.wait()})"
+            return
+        self.times += reply["times"]
+        self.info["peak_mb"] = reply["peak_mb"]
+
+    def close(self) -> dict:
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write("quit\n")
+                self.process.stdin.flush()
+            except BrokenPipeError:
+                pass
+            self.process.wait()
+        result = {"name": self.name, **self.spec, **self.info}
+        if self.times:
+            result["median_ms"] = round(1000 * statistics.median(self.times), 1)
+            result["min_ms"] = round(1000 * min(self.times), 1)
+            result["reps"] = len(self.times)
+        return result
+
+
+def compare(cases: dict[str, dict], reps: int, log, warmup: int = 1) -> list[dict]:
+    """Start the workers, then time them in turns: ``reps`` rounds of one repetition each.
+
+    Workers are started one after another (setup does not overlap) and wait idle between turns."""
+    workers = []
+    for name, spec in cases.items():
+        worker_ = Worker(name, spec, log)
+        if worker_.ready():
+            workers.append(worker_)
+        else:
+            print(f"  {name}: {worker_.info['error']}", flush=True)
+    for worker_ in workers:
+        for _ in range(warmup):
+            worker_.run(1)
+        worker_.times.clear()
+    for _ in range(reps):
+        for worker_ in workers:
+            if "error" not in worker_.info:
+                worker_.run(1)
+    return [w.close() for w in workers]
+
+
+def one_shot(name: str, spec: dict, log) -> dict:
+    worker_ = Worker(name, spec, log)
+    worker_.ready()
+    return worker_.close()
+
+
+def _torch_available() -> bool:
+    try:
+        import importlib.util
+
+        return importlib.util.find_spec("torch") is not None
+    except ValueError:
+        return False
+
+
+def _gpu() -> bool:
+    return Path("/proc/driver/nvidia/version").exists()
+
+
+def machine() -> dict:
+    model = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        flags = Path("/proc/cpuinfo").read_text()
+        features = [f for f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f" {f}" in flags]
+    except OSError:
+        features = []
+    return {"cpu": model, "cores": os.cpu_count(), "features": features, "load_avg": list(os.getloadavg()),
+            "python": platform.python_version(), "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+
+
+def policies() -> list[str]:
+    return ["float32", "mixed_bfloat16"] + (["mixed_float16"] if _gpu() else [])
+
+
+def _print_rows(rows: list[dict], peak: dict | None) -> None:
+    for row in rows:
+        if "error" in row:
+            print(f"  {row['name']:<44} {row['error']}")
+            continue
+        text = f"  {row['name']:<44} {row.get('median_ms', '-'):>9} ms  (min {row.get('min_ms', '-')}, " \
+               f"n={row.get('reps', 0)})  peak {row.get('peak_mb')} MB"
+        if row.get("flops") and row.get("median_ms") and peak:
+            rate = row["flops"] / (row["median_ms"] / 1000) / 1e9
+            best = peak["bf16"] if row.get("policy") == "mixed_bfloat16" else peak["f32"]
+            row["gflops_per_s"] = round(rate, 1)
+            row["fraction_of_peak"] = round(rate / best, 3)
+            text += f"  {row['flops'] / 1e9:.1f} GFLOP, {rate:.0f} GFLOP/s = {100 * rate / best:.0f}% of peak"
+        print(text, flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true",
+                        help="DeblurGAN paper generator and training step vs PyTorch, peak, retracing")
+    parser.add_argument("--family", choices=sorted(STANDARD_SIZES), help="only this family")
+    parser.add_argument("--json", help="write every result to this JSON file")
+    parser.add_argument("--reps", type=int, help="timed rounds per comparison (default 7, --quick 5)")
+    parser.add_argument("--photo", action="store_true",
+                        help="only: peak memory of default-flag inference on a 4032x3024 photo per family")
+    parser.add_argument("--log", default=os.devnull, help="workers' stderr goes here")
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.worker)
+        return 0
+
+    reps = args.reps or (5 if args.quick else 7)
+    results: dict = {"machine": machine(), "comparisons": {}}
+    print(f"machine: {results['machine']}", flush=True)
+    log = open(args.log, "a")
+    families = [args.family] if args.family else list(STANDARD_SIZES)
+    torch_ok = _torch_available()
+
+    def section(title: str, cases: dict, n: int = reps) -> list[dict]:
+        print(f"\n{title}", flush=True)
+        rows = compare(cases, n, log)
+        _print_rows(rows, results.get("peak"))
+        results["comparisons"][title] = rows
+        return rows
+
+    if args.photo:
+        print("\npredict with default flags on a 4032x3024 photo (automatic tile)")
+        rows = []
+        for family in families:
+            row = one_shot(family, {"kind": "photo", "family": family, "preset": PRESETS[family][0],
+                                    "size": [3024, 4032], "policy": "float32"}, log)
+            print(f"  {family:<16} {row}", flush=True)
+            rows.append(row)
+        results["photo"] = rows
+        return _finish(results, args.json)
+
+    # the machine's peak: best of TF and PyTorch 2048^3 matmuls
+    peak_cases = {f"matmul tf {d}": {"kind": "matmul", "bf16": d == "bf16"} for d in ("f32", "bf16")}
+    if torch_ok:
+        peak_cases.update({f"matmul torch {d}": {"kind": "matmul", "torch": True, "bf16": d == "bf16"}
+                           for d in ("f32", "bf16")})
+    rows = section("machine peak (2048^3 matmul)", peak_cases, max(3, reps // 2))
+    rates = {r["name"]: 2 * 2048 ** 3 / (r["median_ms"] / 1000) / 1e9 for r in rows if r.get("median_ms")}
+    results["peak"] = {d: round(max([v for k, v in rates.items() if k.endswith(d)] or [1.0]), 1)
+                       for d in ("f32", "bf16")}
+    print(f"  peak GFLOP/s: {results['peak']}")
+
+    if "deblur_gan" in families:
+        cases = {f"ours {p}{' xla' if x else ''}": {"kind": "infer", "family": "deblur_gan", "preset": "paper",
+                                                   "size": [256, 256], "policy": p, "xla": x}
+                 for p in policies() for x in (False, True) if not (args.quick and x)}
+        if torch_ok:
+            cases["pytorch float32"] = {"kind": "torch", "what": "infer"}
+            cases["pytorch bf16 channels-last"] = {"kind": "torch", "what": "infer", "bf16": True,
+                                                   "channels_last": True}
+        section("DeblurGAN paper generator, 256x256, batch 1", cases)
+        cases = {f"ours {p}": {"kind": "train", "family": "deblur_gan", "preset": "paper", "policy": p}
+                 for p in policies()}
+        if torch_ok:
+            cases["pytorch float32"] = {"kind": "torch", "what": "train"}
+            cases["pytorch bf16 channels-last"] = {"kind": "torch", "what": "train", "bf16": True,
+                                                   "channels_last": True}
+        section("DeblurGAN paper training step (5 critic + 1 generator update), batch 1, 256x256", cases,
+                max(3, reps // 2))
+    print("\nretracing: 20 images of mixed sizes through common.inference", flush=True)
+    results["retrace"] = one_shot("retrace", {"kind": "retrace", "tiny": True}, log)
+    print(f"  {results['retrace'].get('traces')} traces for {results['retrace'].get('images')} images")
+    if args.quick:
+        return _finish(results, args.json)
+
+    for family in families:
+        for preset in PRESETS[family]:
+            for height, width in STANDARD_SIZES[family]:
+                if family == "deblur_gan" and preset == "paper" and height == 256:
+                    continue  # above
+                cases = {f"{family} {preset} {height}x{width} {p}{' xla' if x else ''}":
+                         {"kind": "infer", "family": family, "preset": preset, "size": [height, width],
+                          "policy": p, "xla": x}
+                         for p in policies() for x in (False, True)}
+                section(f"{family} {preset} generator, {height}x{width}", cases, max(3, reps // 2))
+            if family in TRAINABLE and not (family == "deblur_gan" and preset == "paper"):
+                cases = {f"{family} {preset} train {p}": {"kind": "train", "family": family, "preset": preset,
+                                                          "policy": p} for p in policies()}
+                section(f"{family} {preset} training step", cases, 3)
+    return _finish(results, args.json)
+
+
+def _finish(results: dict, path: str | None) -> int:
+    if path:
+        Path(path).write_text(json.dumps(results, indent=2))
+        print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

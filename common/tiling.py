@@ -1,0 +1,137 @@
+"""Automatic tile size for ``common.inference.restore_array`` (``--tile`` not given).
+
+The whole image is run at once when its activations fit the memory budget; otherwise the largest
+square tile that fits is used. The budget is the smaller of ``PEAK_BUDGET`` (3 GB of resident
+memory for the whole process, the target of issue 10 for a 4032x3024 photo) and half of the
+memory the system says is available, less what the process already holds.
+
+What a network needs per pixel is estimated from its TensorFlow graph at a small probe size:
+the ops are walked in order and every tensor is counted from the op that makes it to its last
+consumer (:func:`activation_bytes_per_pixel`). TensorFlow's runtime (oneDNN's reordered copies,
+two ops in flight at once, the allocator) needs more than that live set; ``SAFETY`` covers it and
+was measured with ``python benchmarks/run.py --memory`` (README, Performance).
+
+:func:`choose_tile` is a pure function of sizes and memory (tested); :func:`auto_tile` feeds it
+this process's numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import weakref
+
+PEAK_BUDGET = 3 * 1024 ** 3  # bytes: issue 10, "never more than 3 GB peak resident memory"
+SAFETY = 2.0  # measured runtime peak / graph live-set estimate stays below this (README, Performance)
+PROBE = 64  # side of the probe image used to read a network's memory per pixel
+MIN_TILE, MAX_TILE = 64, 2048
+# restore_array's own float32 buffers per input pixel: the input, its padded copy, the output and
+# its blending weights (per output pixel), and the caller's conversions to and from uint8.
+IMAGE_BUFFERS_IN = 4 * 3 * 3
+IMAGE_BUFFERS_OUT = 4 * 3 * 3 + 4
+
+_ESTIMATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def choose_tile(height: int, width: int, *, bytes_per_pixel: float, budget_bytes: float, multiple: int = 4,
+                scale: int = 1, min_tile: int = MIN_TILE, max_tile: int = MAX_TILE) -> int:
+    """Tile side (input pixels) for an ``height x width`` image, or 0 for the whole image.
+
+    ``bytes_per_pixel``: the network's working memory per input pixel (safety factor included);
+    ``budget_bytes``: what the image buffers and the network together may use. The tile is a
+    multiple of ``multiple``, at least ``min_tile`` (even when the budget is smaller: a tile that
+    small would be all overlap), at most ``max_tile``.
+    """
+    pixels = height * width
+    buffers = pixels * (IMAGE_BUFFERS_IN + IMAGE_BUFFERS_OUT * scale * scale)
+    room = budget_bytes - buffers
+    if pixels * bytes_per_pixel <= room:
+        return 0
+    side = int(math.sqrt(max(room, 0.0) / bytes_per_pixel)) if bytes_per_pixel > 0 else max_tile
+    side = min(max(side, min_tile), max_tile)
+    side -= side % multiple
+    return max(side, multiple)
+
+
+def available_memory() -> int:
+    """Bytes the system can still give (Linux ``MemAvailable``; else free physical pages)."""
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 8 * 1024 ** 3
+
+
+def resident_memory() -> int:
+    """Bytes this process holds now (Linux ``/proc/self/statm``; else the peak so far)."""
+    try:
+        with open("/proc/self/statm") as file:
+            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+def memory_budget(peak_budget: int = PEAK_BUDGET) -> float:
+    """Bytes an image may still take: min(peak budget, half the available memory) less what the
+    process holds now."""
+    resident = resident_memory()
+    return min(peak_budget - resident, available_memory() / 2)
+
+
+def _graph_live_bytes(graph) -> int:
+    """Peak bytes of the tensors alive at once when ``graph``'s ops run in creation order (each
+    tensor from its op to its last consumer; variables and constants not counted)."""
+    import tensorflow as tf
+
+    tf_resource, tf_variant = tf.resource, tf.variant
+    ops = graph.get_operations()
+    position = {op.name: i for i, op in enumerate(ops)}
+    skip = {"Const", "ReadVariableOp", "VarHandleOp", "Placeholder", "NoOp", "Identity", "Shape"}
+    ends: dict[int, list[int]] = {}
+    live = peak = 0
+    for i, op in enumerate(ops):
+        if op.type not in skip:
+            for tensor in op.outputs:
+                shape = tensor.shape
+                if shape.rank is None or not shape.is_fully_defined() or tensor.dtype in (tf_resource, tf_variant):
+                    continue
+                size = shape.num_elements() * tensor.dtype.size
+                last = max((position[c.name] for c in tensor.consumers()), default=i)
+                live += size
+                ends.setdefault(last, []).append(size)
+        peak = max(peak, live)
+        live -= sum(ends.pop(i, []))
+    return peak
+
+
+def activation_bytes_per_pixel(model, channels: int | None = None, probe: int = PROBE) -> float:
+    """A single-input image network's live activation bytes per input pixel (graph estimate at a
+    ``probe`` x ``probe`` input, times ``SAFETY``), cached per model."""
+    if model in _ESTIMATES:
+        return _ESTIMATES[model]
+    import tensorflow as tf
+
+    channels = channels or int(model.inputs[0].shape[-1])
+    spec = tf.TensorSpec((1, probe, probe, channels), tf.float32)
+    graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
+    estimate = SAFETY * _graph_live_bytes(graph) / (probe * probe)
+    _ESTIMATES[model] = estimate
+    return estimate
+
+
+def auto_tile(model, height: int, width: int, *, multiple: int = 4, scale: int = 1) -> int:
+    """Tile side for ``model`` on an image of this size in this process now; 0 = whole image."""
+    if height * width * scale * scale <= PROBE * PROBE * 16:  # 256 x 256 result pixels: always whole
+        return 0
+    return choose_tile(height, width, bytes_per_pixel=activation_bytes_per_pixel(model),
+                       budget_bytes=memory_budget(), multiple=multiple, scale=scale)
