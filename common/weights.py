@@ -115,6 +115,21 @@ def load_own(model, path, key: str = "generator") -> str:
     return f"weights {path}"
 
 
+def own_origin(model, path, run_dir) -> str:
+    """Load our own weights into ``model``; "run DIR" or load_own's description of the file."""
+    loaded_from = load_own(model, path)
+    return f"run {run_dir}" if run_dir is not None else loaded_from
+
+
+def from_upstream(path, kind: str, preset: str | None, overrides: dict, architecture: Iterable[str],
+                  load_upstream: Callable) -> Loaded:
+    """A family's ``load_upstream(path, kind, preset) -> (model, config, what)`` as a Loaded, with
+    the architecture ``overrides`` checked against what the file fixed."""
+    model, config, what = load_upstream(path, kind, preset)
+    apply_overrides(path, config, {k: v for k, v in overrides.items() if k in architecture}, what)
+    return Loaded(model, config, None, describe(path, what))
+
+
 def config_from_run(config_cls, get_config: Callable, recorded: dict, preset: str | None,
                     default_preset: str, path, **overrides):
     """The config a run recorded (config.json), or ``preset`` for a bare file; a ``preset`` that
@@ -269,6 +284,6 @@ def with_fields(config, **values):
     return replace(config, **values)
 
 
-__all__ = ["Loaded", "describe", "sniff", "locate", "load_own", "config_from_run", "check_preset",
+__all__ = ["Loaded", "describe", "sniff", "locate", "load_own", "own_origin", "from_upstream", "config_from_run", "check_preset",
            "apply_overrides", "weighted_layers", "assign_in_order", "conv_kernel_from_torch",
            "convert_main", "save_with_config", "stored_config", "SOURCE_FORMATS"]

@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from common.errors import UserError
-from common.weights import Loaded, apply_overrides, config_from_run, describe, load_own, locate
+from common.weights import Loaded, config_from_run, describe, from_upstream, locate, own_origin
 from deblur_gan.config import DEFAULT_PRESET, PRESETS, Config, get_config
 
 FAMILY = "deblur_gan"
@@ -40,15 +40,11 @@ def load(weights: str | os.PathLike | None = None, preset: str | None = None, *,
         from deblur_gan.model import build_generator
 
         generator = build_generator(cfg)
-        loaded_from = load_own(generator, path)
-        origin = f"run {run_dir}" if run_dir is not None else loaded_from
-        what = f"{origin}, preset {cfg.preset}" + ("" if recorded else " (bare file: architecture from --preset)")
+        what = f"{own_origin(generator, path, run_dir)}, preset {cfg.preset}" + ("" if recorded else " (bare file: architecture from --preset)")
         return Loaded(generator, cfg, run_dir, describe(path, what))
     from deblur_gan.convert import load_upstream
 
-    generator, cfg, what = load_upstream(path, kind, preset)
-    apply_overrides(path, cfg, {k: v for k, v in overrides.items() if k in _ARCHITECTURE}, what)
-    return Loaded(generator, cfg, None, describe(path, what))
+    return from_upstream(path, kind, preset, overrides, _ARCHITECTURE, load_upstream)
 
 
 def check_options(loaded: Loaded, stochastic: bool = False) -> None:

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from common.weights import Loaded, apply_overrides, config_from_run, describe, load_own, locate
+from common.weights import Loaded, config_from_run, describe, from_upstream, locate, own_origin
 
 FAMILY = "dgf_deblur"
 _ARCHITECTURE = ("growth_rate", "bottleneck_channels", "n_blocks", "tail_input", "global_skip", "use_bias")
@@ -36,16 +36,12 @@ def load(weights: str | os.PathLike | None = None, preset: str | None = None, *,
     if kind != "own":
         from dgf_deblur.convert import load_upstream
 
-        generator, cfg, what = load_upstream(path, kind, preset)
-        apply_overrides(path, cfg, {k: v for k, v in overrides.items() if k in _ARCHITECTURE}, what)
-        return Loaded(generator, cfg, None, describe(path, what))
+        return from_upstream(path, kind, preset, overrides, _ARCHITECTURE, load_upstream)
     from dgf_deblur.model import build_generator
 
     cfg = config_from_run(Config, get_config, recorded, preset, DEFAULT_PRESET, path, **overrides)
     generator = build_generator(cfg)
-    origin = load_own(generator, path)
-    if run_dir is not None:
-        origin = f"run {run_dir}"
+    origin = own_origin(generator, path, run_dir)
     bare = "" if recorded else " (bare file: architecture from --preset)"
     return Loaded(generator, cfg, run_dir, describe(path, f"{origin}, preset {cfg.preset}{bare}"))
 

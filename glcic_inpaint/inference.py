@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from common.weights import Loaded, apply_overrides, check_preset, describe, load_own, locate
+from common.weights import Loaded, check_preset, describe, from_upstream, locate, own_origin
 from glcic_inpaint.config import Config
 
 FAMILY = "glcic_inpaint"
@@ -40,9 +40,7 @@ def load(weights: str | os.PathLike | None = None, preset: str | None = None, *,
     if kind != "own":
         from glcic_inpaint.convert import load_upstream
 
-        inpainter, config, what = load_upstream(path, kind, preset)
-        apply_overrides(path, config, overrides, what)
-        return Loaded(inpainter, config, None, describe(path, what))
+        return from_upstream(path, kind, preset, overrides, overrides, load_upstream)
     if not recorded:
         raise UserError(f"{path}: no config.json next to it; pass the run directory "
                         "(runs/glcic_inpaint/<name>) with --weights, or a file written by "
@@ -51,9 +49,7 @@ def load(weights: str | os.PathLike | None = None, preset: str | None = None, *,
     config = get_config(recorded.get("preset"), **{k: v for k, v in recorded.items() if k != "preset"},
                         **overrides)
     inpainter = build_inpainter(build_completion_network(config), config, config.mean_color)
-    origin = load_own(inpainter, path)
-    if run_dir is not None:
-        origin = f"run {run_dir}"
+    origin = own_origin(inpainter, path, run_dir)
     return Loaded(inpainter, config, run_dir, describe(path, f"{origin}, preset {config.preset}"))
 
 

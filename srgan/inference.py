@@ -19,7 +19,7 @@ import numpy as np
 
 from common.cli import load_run_config
 from common.errors import UserError
-from common.weights import Loaded, apply_overrides, check_preset, describe, load_own, locate
+from common.weights import Loaded, check_preset, describe, from_upstream, locate, own_origin
 from srgan.config import DEFAULT_PRESET, Config, get_config
 
 FAMILY = "srgan"
@@ -47,9 +47,7 @@ def load(weights: str | os.PathLike | None = None, preset: str | None = None, *,
     if kind != "own":
         from srgan.convert import load_upstream
 
-        generator, config, what = load_upstream(path, kind, preset)
-        apply_overrides(path, config, {k: v for k, v in overrides.items() if k in _ARCHITECTURE}, what)
-        return Loaded(generator, config, None, describe(path, what))
+        return from_upstream(path, kind, preset, overrides, _ARCHITECTURE, load_upstream)
 
     from srgan.model import build_generator
 
@@ -60,9 +58,7 @@ def load(weights: str | os.PathLike | None = None, preset: str | None = None, *,
     else:
         config = get_config(preset or DEFAULT_PRESET, **overrides)
     generator = build_generator(preset=config)
-    origin = load_own(generator, path)
-    if run_dir is not None:
-        origin = f"run {run_dir}"
+    origin = own_origin(generator, path, run_dir)
     bare = "" if recorded else " (bare file: architecture and input range from --preset)"
     what = f"{origin}, preset {config.preset}, stage {config.stage}, x{config.scale}{bare}"
     return Loaded(generator, config, run_dir, describe(path, what))
