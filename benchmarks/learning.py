@@ -57,7 +57,8 @@ class Family:
     metric_label: str
     baseline_label: str
     eval_every: int
-    # train.py flags the benchmark adds (recorded in the CSV header); flags after -- override them
+    # train.py flags the benchmark adds (recorded in the CSV header); flags after -- override them.
+    # Smaller crops / batches than the papers' where a 2-core CPU could not make a curve otherwise.
     train_flags: tuple
     schedule: str  # the recipe's own schedule, for the projection
     schedule_steps: int | None
@@ -70,17 +71,17 @@ FAMILIES = {
         ("--stage", "srresnet"),
         "paper Sec. 3.2: SRResNet 10^6 steps of batch 16", 1_000_000, True),
     "deblur_gan": Family(
-        "deblur_gan", "paper", "pairs", "deblurred PSNR (dB, RGB)", "blurred input", 50,
+        "deblur_gan", "paper", "pairs", "deblurred PSNR (dB, RGB)", "blurred input", 25,
         ("--no-resize", "--crop", "128", "128"),
         "paper: 300 epochs of the 2,103 GoPro pairs at batch 1 (630,900 steps)", 630_900, True),
     "dgf_deblur": Family(
-        "dgf_deblur", "keras", "pairs", "deblurred PSNR (dB, RGB)", "blurred input", 50,
-        ("--load-size", "0", "--crop-size", "128", "--epochs", "1000"),
+        "dgf_deblur", "keras", "pairs", "deblurred PSNR (dB, RGB)", "blurred input", 20,
+        ("--load-size", "0", "--crop-size", "64", "--epochs", "1000"),
         "tutorial: 10 epochs at batch 2 over its training set", None, True),
     "glcic_inpaint": Family(
-        "glcic_inpaint", "paper", "images", "completion PSNR in the hole (dB)", "mean fill", 50,
+        "glcic_inpaint", "paper", "images", "completion PSNR in the hole (dB)", "mean fill", 20,
         ("--phase-steps", "90000,0,90000", "--image-size", "128", "--resize-short-side", "128,192",
-         "--local-size", "64", "--hole-min", "48", "--hole-max", "64", "--batch-size", "8",
+         "--local-size", "64", "--hole-min", "48", "--hole-max", "64", "--batch-size", "4",
          "--set", "global_d_filters=64,128,256,512,512",
          "--set", "local_d_filters=64,128,256,512"),
         "paper: phase 1 (completion network, MSE) 90,000 steps of batch 96", 90_000, False),
@@ -241,6 +242,8 @@ def build_parser():
     p.add_argument("--plot", help="the plot's path (default OUT/curve.png)")
     p.add_argument("--vgg-weights", help="VGG notop .h5 for the perceptual loss (default: ImageNet "
                                          "from the Keras cache, else the demos' L1 fallback)")
+    p.add_argument("--replot", action="store_true",
+                   help="no training: redraw the plot and the result line from OUT/curve.csv")
     p.add_argument("--photos", type=int, help="use only the first N training photos (tests)")
     p.add_argument("--test-images", type=int, help="use only the first N held-out photos (tests)")
     return p
@@ -276,6 +279,13 @@ def main(argv=None) -> int:
 
     from common import learning_curves as lc
 
+    plot_path = Path(args.plot) if args.plot else out / "curve.png"
+    if args.replot:
+        if not (out / "curve.csv").is_file():
+            raise UserError(f"{out / 'curve.csv'}: no such file; run the benchmark first (without --replot)")
+        curve = lc.read_csv(out / "curve.csv")
+        return finish(family, preset, curve, out, plot_path)
+
     data = prepare_data(family, out, args.photos, args.test_images)
     run_dir = fresh_run_dir(out)
     train_flags = ["--data", str(data), "--out", str(run_dir), "--preset", preset, "--no-progress",
@@ -289,14 +299,15 @@ def main(argv=None) -> int:
                                 eval_every, args.minutes * 60, max_steps=args.max_steps,
                                 log=lambda text: print(text, flush=True))
     print(f"python {family.name}/train.py {' '.join(train_flags)}", flush=True)
-    real_vgg_rule = _demo_vgg_rule(train_module)
+    real_vgg_rule = _demo_vgg_rule(train_module) if family.vgg else None
     try:
         with lc.recording(recorder):
             train_module.main(train_flags)
     except lc.BudgetReached:
         pass
     finally:
-        train_module.resolve_vgg_choice = real_vgg_rule
+        if real_vgg_rule is not None:
+            train_module.resolve_vgg_choice = real_vgg_rule
 
     curve = recorder.curve
     record = {}
@@ -317,10 +328,16 @@ def main(argv=None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "schedule": family.schedule,
     }
+    return finish(family, preset, curve, out, plot_path)
+
+
+def finish(family: Family, preset: str, curve, out: Path, plot_path: Path) -> int:
+    """The result line (printed and in the CSV header), the CSV and the plot."""
+    from common import learning_curves as lc
+
     text = lc.summary(curve, family.schedule_steps)
     curve.header["result"] = text
     lc.write_csv(out / "curve.csv", curve)
-    plot_path = Path(args.plot) if args.plot else out / "curve.png"
     lc.plot(plot_path, curve, f"{family.name} {preset}: held-out {family.metric_label.split(' (')[0]}",
             family.metric_label, family.baseline_label)
     print(f"{family.name} {preset}: {text}")

@@ -53,11 +53,12 @@ class Curve:
         return timed[-1].step / timed[-1].seconds if timed else float("nan")
 
     def projected_crossing(self) -> int | None:
-        """Step where a least-squares line of metric vs log(step), fitted to the later half of
-        the evaluations, reaches the baseline; None when the trend is flat or falling."""
-        later = [p for p in self.points if p.step > 0]
-        later = later[len(later) // 2:]
-        if len(later) < 2:
+        """Step where a least-squares line of metric vs log(step), fitted to the evaluations
+        from a quarter of the run on (the first fast rise left out), reaches the baseline; None
+        when the trend is flat or falling. A rough guide: single evaluations are noisy."""
+        last = self.points[-1].step if self.points else 0
+        later = [p for p in self.points if p.step > 0 and p.step >= last / 4]
+        if len(later) < 3:
             return None
         x = np.log([p.step for p in later])
         y = np.array([p.metric - p.baseline for p in later])
