@@ -139,3 +139,13 @@ def test_keras_port_h5_variant_is_detected_and_matches_keras2(tmp_path, upsampli
     assert np.abs(np.asarray(loaded.model(x, training=False)) - expected).max() <= 1e-4
     with pytest.raises(UserError, match="--preset paper contradicts"):
         load(path, "paper")
+
+
+def test_other_official_checkpoints_are_refused_with_the_reason():
+    from deblur_gan.convert import detect_pytorch
+
+    one_conv = {"model.1.weight": np.zeros((8, 3, 7, 7)), "model.10.conv_block.1.weight": np.zeros((32, 32, 3, 3))}
+    with pytest.raises(UserError, match="one-conv block is not supported"):
+        detect_pytorch(one_conv, "latest_net_G.pth")  # the March 2019 checkpoint in the repository
+    with pytest.raises(UserError, match="is it the discriminator"):
+        detect_pytorch({"model.0.weight": np.zeros((8, 3, 4, 4))}, "latest_net_D.pth")
