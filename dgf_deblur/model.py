@@ -204,33 +204,3 @@ def build_discriminator(preset: str | Config = DEFAULT_PRESET, **overrides) -> k
     if cfg.discriminator == "patch_average":
         return _patch_average_discriminator(cfg)
     return _patchgan_discriminator(cfg)
-
-
-# ------------------------------------------------------------------------------------ loading
-def load_generator(weights, run_config: dict | None = None, preset: str | None = None) -> tuple:
-    """``(generator, config)`` rebuilt from a run's recorded config and its weights file.
-
-    ``run_config`` is the ``config`` section of the run's config.json (``{}`` for a bare weights
-    file); ``preset`` picks the architecture of a bare file (default: the run's, else keras).
-    """
-    from dataclasses import fields
-    from pathlib import Path
-
-    from common.errors import UserError
-
-    run_config = dict(run_config or {})
-    names = {f.name for f in fields(Config)}
-    recorded = {k: v for k, v in run_config.items() if k in names}
-    base = preset or recorded.pop("preset", None) or DEFAULT_PRESET
-    recorded.pop("preset", None)
-    cfg = get_config(base, **({} if preset else recorded))
-    generator = build_generator(cfg)
-    weights = Path(weights)
-    try:
-        generator.load_weights(weights)
-    except Exception as err:  # wrong architecture, not a Keras weights file, truncated file
-        raise UserError(
-            f"{weights}: cannot load these weights into the '{cfg.preset}' DGF generator ({err}); "
-            "pass the run directory that made them, or --preset matching the weights"
-        ) from err
-    return generator, cfg

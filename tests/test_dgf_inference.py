@@ -1,4 +1,4 @@
-"""Tests for dgf_deblur.inference and model.load_generator."""
+"""Tests for dgf_deblur.inference."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from common.errors import UserError
 from common.inference import graph_call
-from dgf_deblur.inference import deblur, tile_for
-from dgf_deblur.model import build_generator, load_generator
+from dgf_deblur.inference import deblur, load, tile_for
+from dgf_deblur.model import build_generator
 
 TINY = dict(growth_rate=4, bottleneck_channels=8, n_blocks=2, dilations=(1, 2))
 
@@ -40,14 +40,21 @@ def test_deblur_tiled_matches_whole_image_in_the_middle():
     assert np.abs(whole.astype(int) - tiled.astype(int)).mean() < 2.0
 
 
-def test_load_generator_from_run_config(tmp_path):
+def test_load_from_run_config(tmp_path):
+    import json
+
     g = build_generator("paper", **TINY)
     path = tmp_path / "generator.weights.h5"
     g.save_weights(path)
     recorded = {"preset": "paper", **TINY, "dilations": [1, 2], "lr": 3e-4}
-    loaded, cfg = load_generator(path, recorded)
-    assert cfg.preset == "paper" and cfg.dilations == (1, 2)
+    (tmp_path / "config.json").write_text(json.dumps({"config": recorded}))
+    loaded = load(path)
+    assert loaded.config.preset == "paper" and loaded.config.dilations == (1, 2)
+    assert loaded.run_dir == tmp_path and loaded.description.startswith("weights: generator.weights.h5 = run ")
     x = np.zeros((1, 8, 8, 3), "float32")
-    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(g(x)))
-    with pytest.raises(UserError, match="cannot load"):
-        load_generator(path, {}, preset="keras")
+    np.testing.assert_array_equal(np.asarray(loaded.model(x)), np.asarray(g(x)))
+    with pytest.raises(UserError, match="--preset keras contradicts"):
+        load(path, preset="keras")
+    (tmp_path / "config.json").unlink()
+    with pytest.raises(UserError, match="do not fit"):  # a bare file built as the default keras preset
+        load(path)
