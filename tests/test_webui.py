@@ -272,12 +272,17 @@ def test_page_builds_with_a_tab_per_family_and_a_message_for_missing_models(runs
     from webui.app import build_demo
 
     monkeypatch.chdir(tmp_path)
-    slots = load_slots(["srgan", "deblur_gan", "dgf_deblur", "glcic_inpaint"], {"srgan": str(runs["srgan"])})
+    slots = load_slots(["srgan", "deblur_gan", "dgf_deblur", "glcic_inpaint"],
+                       {"srgan": str(runs["srgan"]), "glcic_inpaint": str(runs["glcic_inpaint"])})
     demo = build_demo(slots)
     config = demo.get_config_file()
     ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
     assert {"tab-deblur_gan", "tab-srgan", "tab-dgf_deblur", "tab-glcic_inpaint"} <= ids
     assert {"srgan-run", "srgan-slider", "srgan-report", "deblur_gan-missing"} <= ids
     assert "deblur_gan-run" not in ids
+    functions = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
+    model_runs = [f for f in functions if f.concurrency_id == "model"]
+    assert sorted(f.name for f in model_runs) == ["on_run", "on_run"]  # SRGAN's and GLCIC's buttons
+    assert {f.concurrency_limit for f in model_runs} == {1}  # share one slot: one model run at a time
     missing = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "deblur_gan-missing")
     assert "no trained deblur_gan model" in missing["props"]["value"]

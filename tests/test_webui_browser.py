@@ -89,6 +89,13 @@ def _serving(root: Path, weights: dict):
             process.kill()
 
 
+def _private_folder(log: Path) -> Path:
+    """The temporary folder the server said it keeps uploads and results in."""
+    match = re.search(r"uploads and results: (\S+) \(removed", log.read_text())
+    assert match, log.read_text()[-2000:]
+    return Path(match.group(1))
+
+
 @contextlib.contextmanager
 def _browser_page(url: str, width: int = 1280, height: int = 1000):
     from playwright.sync_api import sync_playwright
@@ -110,7 +117,9 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("webui_browser")
     runs = {family: make_tiny_run(family, root / "runs") for family in ("srgan", "deblur_gan", "glcic_inpaint")}
     with _serving(root, runs) as url:
-        yield {"url": url, "root": root}
+        folder = _private_folder(root / "server.log")
+        yield {"url": url, "root": root, "folder": folder}
+    assert not folder.exists(), f"{folder} outlived the server"
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +167,20 @@ def test_upscale_in_the_browser(server, page):
     link = page.wait_for_selector("#srgan-downloads a[href]")
     download = page.request.get(link.get_attribute("href"))
     assert download.ok and _png_size(download.body()) == (80, 64)
+    # the uploads went to the server's private temporary folder
+    uploaded = {p.name for p in server["folder"].rglob("*.png")}
+    assert {"street.png", "broken.png"} <= uploaded
+
+
+def test_upload_over_the_size_limit_is_refused(server, page):
+    from playwright.sync_api import expect
+
+    noise = np.random.default_rng(2).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)
+    big = write_image(server["root"] / "photos" / "huge.png", noise)  # 3.0 MB > --max-file-size 2mb
+    page.get_by_role("tab", name="DeblurGAN").click()
+    page.set_input_files("#deblur_gan-inputs input[type=file]", str(big))
+    expect(page.get_by_text("exceed the maximum allowed size")).to_be_visible()
+    expect(page.locator("#deblur_gan-inputs")).not_to_contain_text("huge")
 
 
 def test_paint_a_hole_and_fill_it(server, page):

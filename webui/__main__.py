@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from common.cli import run_cli
@@ -23,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -38,6 +43,10 @@ def main(argv=None) -> int:
     slots = load_slots(FAMILIES, parse_weights_flags(args.weights, FAMILIES))
     for family, slot in slots.items():
         print(f"{family}: {slot.describe() if slot.ready else slot.problem}", file=sys.stderr)
+    from webui.uploads import temp_root
+
+    print(f"uploads and results: {temp_root()} (removed when the page stops)", file=sys.stderr)
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C, so the folder is removed
     launch(build_demo(slots), host=args.host, port=args.port, max_file_size=args.max_file_size)
     return 0
 
