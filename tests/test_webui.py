@@ -286,3 +286,27 @@ def test_page_builds_with_a_tab_per_family_and_a_message_for_missing_models(runs
     assert {f.concurrency_limit for f in model_runs} == {1}  # share one slot: one model run at a time
     missing = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "deblur_gan-missing")
     assert "no trained deblur_gan model" in missing["props"]["value"]
+
+
+def test_precision_choice_loads_its_own_generator_and_restores_float32(srgan_slot, tmp_path):
+    import keras
+
+    photo = _photo(tmp_path / "p.png", 10, 12)
+    whole = restore.restore_photos(srgan_slot, FAMILIES["srgan"], [str(photo)])
+    half = restore.restore_photos(srgan_slot, FAMILIES["srgan"], [str(photo)], precision="mixed_bfloat16")
+    assert half.messages == [] and keras.config.dtype_policy().name == "float32"
+    assert srgan_slot.get("mixed_bfloat16").model.dtype_policy.name == "mixed_bfloat16"
+    a, b = read_image(whole.items[0].result), read_image(half.items[0].result)
+    assert a.shape == b.shape == (40, 48, 3)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 8  # bfloat16 rounding, same network
+
+
+def test_gallery_pick_and_missing_gradio(monkeypatch):
+    from webui.app import _pick
+    from webui.__main__ import main
+
+    pairs = [("b0.png", "r0.png"), ("b1.png", "r1.png")]
+    assert _pick(pairs, 1) == ("b1.png", "r1.png") and _pick(pairs, 2) is None and _pick([], 0) is None
+    monkeypatch.setitem(__import__("sys").modules, "gradio", None)
+    with pytest.raises(UserError, match="pip install gradio"):
+        main([])
