@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -277,11 +277,6 @@ def stored_config(path) -> dict:
     if text is None:
         return {}
     return json.loads(text if isinstance(text, str) else text.decode()).get("config", {})
-
-
-def with_fields(config, **values):
-    """``dataclasses.replace`` for the frozen configs (re-validated by their __post_init__)."""
-    return replace(config, **values)
 
 
 __all__ = ["Loaded", "describe", "sniff", "locate", "load_own", "own_origin", "from_upstream", "config_from_run", "check_preset",

@@ -27,6 +27,7 @@ from keras import layers
 
 from common.errors import UserError
 from common.layers import ClipValues, ExactBatchNormalization, ReflectionPadding2D, instance_norm
+from common.weights import conv_kernel_from_torch
 from deblur_gan.config import DEFAULT_PRESET, Config, get_config
 
 __all__ = [
@@ -337,7 +338,7 @@ def load_pytorch_weights(model: keras.Model, state_dict: Mapping[str, np.ndarray
                 f"deblur_gan/model.py: the PyTorch weights have no {weight_key!r} (for layer {layer_name}); "
                 "they are not the official pre-2019 DeblurGAN model"
             )
-        values = [arrays[weight_key].transpose(2, 3, 1, 0)]
+        values = [conv_kernel_from_torch(arrays[weight_key])]
         if layer.use_bias:
             values.append(arrays[bias_key])
         expected = [tuple(w.shape) for w in layer.get_weights()]
