@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     from common.metrics import psnr, psnr_y, ssim, ssim_y
     from common.precision import set_precision
     from common.sample_data import sample_dir
-    from srgan.data import bicubic_upscale, downscale_uint8, mod_crop
+    from srgan.data import downscale_uint8, mod_crop
     from srgan.inference import label, load_from_args, run
     from srgan.samples import compare_row
 
