@@ -310,3 +310,17 @@ def test_gallery_pick_and_missing_gradio(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "gradio", None)
     with pytest.raises(UserError, match="pip install gradio"):
         main([])
+
+
+def test_request_folders_are_new_and_old_ones_are_pruned(page_folder):
+    import os
+
+    first = uploads.request_folder()
+    (first / "a.png").write_bytes(b"x")
+    old = page_folder / "results" / "old"
+    old.mkdir()
+    os.utime(old, (0, 0))  # 1970: older than KEEP_SECONDS
+    second = uploads.request_folder()
+    assert second != first and first.is_dir() and not old.exists()
+    assert second.parent == first.parent == page_folder / "results"
+    assert uploads.unique_path(first, "a") == first / "a_2.png"

@@ -125,8 +125,7 @@ def _inpaint_tab(gr, family: Family, slot) -> None:
                                     brush=gr.Brush(colors=["#ffffff"], default_size=24,
                                                    color_mode="fixed"),
                                     elem_id=f"{family.key}-editor")
-            mask_file = gr.File(label="Or a mask file (white = hole, the photo's size; "
-                                      "used instead of the painting)",
+            mask_file = gr.File(label="Or a mask (white = hole; replaces the painting)",
                                 file_types=list(IMAGE_EXTENSIONS), elem_id=f"{family.key}-mask")
             sample = _sample_box(gr, family)
             blend = gr.Checkbox(label="Poisson blending (the paper's post-processing)",

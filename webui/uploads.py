@@ -10,10 +10,12 @@ import atexit
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
 _ROOT: Path | None = None
+KEEP_SECONDS = 3600  # results and sample copies older than this are deleted (Gradio keeps its own copies)
 
 
 def temp_root() -> Path:
@@ -27,8 +29,15 @@ def temp_root() -> Path:
 
 
 def request_folder(kind: str = "results") -> Path:
-    """A new folder for one request's files (results, or copies of a bundled sample)."""
-    folder = temp_root() / kind / uuid.uuid4().hex[:12]
+    """A new folder for one request's files (results, or copies of a bundled sample); those of
+    requests older than ``KEEP_SECONDS`` are deleted, so a long-running page does not fill the disk."""
+    parent = temp_root() / kind
+    if parent.is_dir():
+        cutoff = time.time() - KEEP_SECONDS
+        for old in parent.iterdir():
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
+    folder = parent / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True)
     return folder
 
