@@ -12,15 +12,15 @@ from common.cli import run_cli
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m webui", description="A local web page to try each trained model on your photos.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        prog="python -m webui", description="A local web page to try each trained model on your photos.")
     p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind; 0.0.0.0 shows the page to your whole network")
+                   help="address to bind (default 127.0.0.1: this computer only; 0.0.0.0 shows the page "
+                        "to your whole network)")
     p.add_argument("--port", type=int, help="port (default: 7860, or the next free one)")
     p.add_argument("--weights", action="append", metavar="FAMILY=PATH",
                    help="weights for one family (repeatable): a run directory or any file that "
                         "family's predict.py accepts; default: the newest run under runs/FAMILY")
-    p.add_argument("--max-file-size", default="50mb", help="largest upload accepted")
+    p.add_argument("--max-file-size", default="50mb", help="largest upload accepted (default 50mb)")
     return p
 
 
