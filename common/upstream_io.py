@@ -154,8 +154,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         self.storages, self.legacy = storages, legacy
 
     def find_class(self, module, name):
-        if module == "torch" and name in _DTYPES:
-            return _StorageType(name)
+        if module in ("torch", "torch.cuda") and name in _DTYPES:
+            return _StorageType(name)  # a checkpoint saved from the GPU names torch.cuda.FloatStorage
         if (module, name) not in _ALLOWED:
             raise pickle.UnpicklingError(f"refused global {module}.{name}")
         if module == "collections":

@@ -42,6 +42,17 @@ def test_pytorch_state_dict_round_trip_and_refusal(tmp_path, zip_format):
         read_pytorch(evil)
 
 
+def test_legacy_file_saved_from_the_gpu(tmp_path):
+    """2018 checkpoints saved from a GPU model name torch.cuda.FloatStorage (no GPU needed to read)."""
+    torch = pytest.importorskip("torch", reason="PyTorch writes the files")
+    path = tmp_path / "gpu.pth"
+    torch.save({"w": torch.arange(6.0).reshape(2, 3)}, path, _use_new_zipfile_serialization=False)
+    data = path.read_bytes()
+    assert data.count(b"ctorch\nFloatStorage\n") == 1  # protocol-2 GLOBAL opcode
+    path.write_bytes(data.replace(b"ctorch\nFloatStorage\n", b"ctorch.cuda\nFloatStorage\n"))
+    np.testing.assert_array_equal(read_pytorch(path)["w"], np.arange(6.0, dtype=np.float32).reshape(2, 3))
+
+
 def test_truncated_pytorch_file_is_one_clear_error(tmp_path):
     torch = pytest.importorskip("torch", reason="PyTorch writes the files")
     path = tmp_path / "cut.pth"
