@@ -184,10 +184,13 @@ def test_upload_over_the_size_limit_is_refused(server, page):
 
 
 def test_paint_a_hole_and_fill_it(server, page):
+    from playwright.sync_api import expect
+
     rng = np.random.default_rng(1)
     photo = write_image(server["root"] / "photos" / "wall.png", rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
     page.get_by_role("tab", name="GLCIC inpainting").click()
     page.set_input_files("#glcic_inpaint-editor input[type=file]", str(photo))
+    expect(page.locator("#glcic_inpaint-editor")).not_to_contain_text("Upload an image")
     canvas = page.locator("#glcic_inpaint-editor canvas").first
     canvas.wait_for()
     page.wait_for_timeout(500)  # the editor draws the photo, then takes the brush
