@@ -116,9 +116,16 @@ def load_own(model, path, key: str = "generator") -> str:
 
 
 def own_origin(model, path, run_dir) -> str:
-    """Load our own weights into ``model``; "run DIR" or load_own's description of the file."""
+    """Load our own weights into ``model``; "run DIR", "converted from FILE (...)" or load_own's
+    description of the file."""
     loaded_from = load_own(model, path)
-    return f"run {run_dir}" if run_dir is not None else loaded_from
+    if run_dir is not None:
+        return f"run {run_dir}"
+    record = _stored_record(path)
+    if record.get("converted_from"):
+        what = str(record.get("description", "")).split(" = ", 1)[-1]
+        return f"converted from {record['converted_from']} ({what})"
+    return loaded_from
 
 
 def from_upstream(path, kind: str, preset: str | None, overrides: dict, architecture: Iterable[str],
@@ -262,6 +269,10 @@ def save_with_config(loaded: Loaded, output, **extra) -> Path:
 
 def stored_config(path) -> dict:
     """The ``config`` recorded in a converted .weights.h5 by :func:`save_with_config` ({} if none)."""
+    return _stored_record(path).get("config", {})
+
+
+def _stored_record(path) -> dict:
     import json
 
     import h5py
@@ -276,7 +287,7 @@ def stored_config(path) -> dict:
         return {}
     if text is None:
         return {}
-    return json.loads(text if isinstance(text, str) else text.decode()).get("config", {})
+    return json.loads(text if isinstance(text, str) else text.decode())
 
 
 __all__ = ["Loaded", "describe", "sniff", "locate", "load_own", "own_origin", "from_upstream", "config_from_run", "check_preset",

@@ -40,7 +40,8 @@ def load(weights: str | os.PathLike | None = None, preset: str | None = None, *,
         from deblur_gan.model import build_generator
 
         generator = build_generator(cfg)
-        what = f"{own_origin(generator, path, run_dir)}, preset {cfg.preset}" + ("" if recorded else " (bare file: architecture from --preset)")
+        bare = "" if recorded else " (bare file: architecture from --preset)"
+        what = f"{own_origin(generator, path, run_dir)}, preset {cfg.preset}{bare}"
         return Loaded(generator, cfg, run_dir, describe(path, what))
     from deblur_gan.convert import load_upstream
 
