@@ -31,7 +31,7 @@ CASES = {
     "dgf_deblur-keras": ("dgf_deblur", "keras", {"growth_rate": 4, "bottleneck_channels": 8, "n_blocks": 2,
                                                  "dilations": (1, 2)}),
     "glcic_inpaint-paper": ("glcic_inpaint", "paper", {"filters": 4, "mean_color": (0.5, 0.45, 0.4)}),
-    "glcic_inpaint-tadax": ("glcic_inpaint", "tadax", {"filters": 4}),  # [-1, 1], zero fill, 3 channels
+    "glcic_inpaint-tadax": ("glcic_inpaint", "tadax", {"filters": 8}),  # [-1, 1], zero fill, 3 channels
 }
 ONE_PER_FAMILY = ["deblur_gan-paper", "srgan-bubbliiiing", "dgf_deblur-keras", "glcic_inpaint-paper"]
 
@@ -57,6 +57,11 @@ def tiny(case):
     model.set_weights([w * rng.uniform(0.7, 1.3, w.shape).astype("float32")
                        + (0 if np.all(w > 0) else rng.normal(0, 0.05, w.shape).astype("float32"))
                        for w in model.get_weights()])
+    if family == "glcic_inpaint":
+        # BatchNorm with unit statistics shrinks a random signal over Table 1's 16 layers, leaving
+        # nearly constant holes; a 10x larger output conv spreads them out again
+        output = model.get_layer("completion_network").get_layer("conv11")
+        output.set_weights([output.get_weights()[0] * 10, *output.get_weights()[1:]])
     spec = importlib.import_module(f"{family}.export").export_spec(config)
     return Loaded(model, config, None, f"tiny {case}"), spec
 
@@ -65,7 +70,7 @@ def inputs(spec, height=H, width=W, batch=1, seed=0):
     rng = np.random.default_rng(seed)
     feeds = {"image": rng.integers(0, 256, (batch, height, width, 3), dtype=np.uint8)}
     if spec.mask:
-        mask = np.zeros((batch, height, width, 1), np.uint8)
+        mask = (rng.random((batch, height, width, 1)) < 0.3).astype(np.uint8)  # scattered pixels
         mask[:, height // 4: height // 4 + 12, width // 3: width // 3 + 15] = 1
         mask[:, -3:, :5] = 1  # a hole at the border
         feeds["mask"] = mask
@@ -80,7 +85,8 @@ def keras_reference(loaded, spec, feeds):
         options = {"mask": feeds["mask"][i, ..., 0].astype(np.float32)} if spec.mask else {}
         outs.append(run(loaded, image, **options))
     out = np.stack(outs)
-    assert len(np.unique(out)) > 20, "degenerate reference (saturated network): the test would prove nothing"
+    made = out[feeds["mask"][..., 0] > 0] if spec.mask else out  # what the network made
+    assert len(np.unique(made)) > 10, "degenerate reference (constant network): the test would prove nothing"
     return out
 
 
