@@ -115,6 +115,7 @@ def test_convert_writes_our_format_that_loads_without_detection(official_files, 
     assert main(["--input", str(root / "latest_net_G.pth"), "--output", str(out)]) == 0
     loaded = load(out)
     assert loaded.config.preset == "paper" and loaded.config.ngf == NGF
+    assert "= converted from latest_net_G.pth (official DeblurGAN" in loaded.description
     assert np.abs(np.asarray(loaded.model(x, training=False)) - expected).max() <= 1e-4
 
 
