@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 from common.cli import default_run_dir, override_config, resolve_vgg_choice, run_cli, train_parser
-from common.errors import UserError
 from deblur_gan.config import DEFAULT_PRESET, PRESETS, SAMPLE_OVERRIDES, get_config
 
 DESCRIPTION = "Train DeblurGAN (Kupyn et al. 2018) on blurred/sharp pairs."
@@ -52,12 +51,10 @@ def build_parser():
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
 
-    import numpy as np
-
-    from common.data import open_pairs, pair_dataset
     from common.sample_data import sample_dir
     from common.samples import paired_sample_grid
     from common.training import TrainJob, train
+    from deblur_gan.data import grid_pairs, training_dataset, training_pairs
     from deblur_gan.gan import DeblurGAN, learning_rate, make_content_loss, make_optimizer
     from deblur_gan.model import build_discriminator, build_generator
 
@@ -76,14 +73,7 @@ def main(argv=None) -> int:
     cfg = override_config(cfg, args, extra=extra)
 
     data_path = sample_dir("blurred_pairs") if sample_demo else Path(args.data)
-    source = open_pairs(data_path, split="train", side_by_side=args.side_by_side)
-    if len(source) == 0:
-        raise UserError(f"{data_path}: no training pairs found")
-    if cfg.train_size is None:
-        height, width = source.load(0)[0].shape[:2]
-        if height % cfg.multiple or width % cfg.multiple:
-            raise UserError(f"{data_path}: images are {height}x{width}, not multiples of {cfg.multiple}; "
-                            "pass --crop H W or --resize H W")
+    source = training_pairs(data_path, cfg, args.side_by_side)
 
     # Resolve the per-dataset defaults so config.json records what ran.
     steps = cfg.steps_per_epoch or max(1, len(source) // cfg.batch_size)
@@ -97,16 +87,7 @@ def main(argv=None) -> int:
             cfg = dataclasses.replace(cfg, content_loss="l1")
             info["content_loss"] = "l1 (ImageNet VGG unavailable)"
 
-    # A fixed batch for the per-epoch grids: the first pairs of the test split when there is one.
-    try:
-        grid_source = open_pairs(data_path, split="test", side_by_side=args.side_by_side)
-    except UserError:
-        grid_source = source
-    grid_crop = (256, 256) if cfg.crop is not None else None
-    grid_batch = min(3, len(grid_source))
-    grid = pair_dataset(grid_source, grid_batch, crop=grid_crop, resize=cfg.resize, flip=False,
-                        seed=cfg.seed, repeat=False, shuffle=False)
-    blurred, sharp = (np.asarray(t) for t in next(iter(grid)))
+    blurred, sharp = grid_pairs(data_path, source, cfg, args.side_by_side)
 
     def build_gan():
         generator = build_generator(cfg)
@@ -115,17 +96,14 @@ def main(argv=None) -> int:
         gan.compile(make_optimizer(cfg, "g_adam"), make_optimizer(cfg, "d_adam"))
         return gan
 
-    def build_dataset(start_step):
-        return pair_dataset(source, cfg.batch_size, crop=cfg.crop, resize=cfg.resize, flip=cfg.flip,
-                            seed=cfg.seed, start_step=start_step)
-
     def lr_schedule(step):
         lr = learning_rate(cfg, step, cfg.steps_per_epoch)
         return {"g_optimizer": lr, "d_optimizer": lr}
 
     job = TrainJob(
         family="deblur_gan", config=cfg, run_dir=default_run_dir("deblur_gan", args),
-        build_gan=build_gan, build_dataset=build_dataset,
+        build_gan=build_gan,
+        build_dataset=lambda start_step: training_dataset(source, cfg, start_step),
         sample_grid=paired_sample_grid(blurred, sharp, ("Blurred", "Deblurred", "Sharp")),
         lr_schedule=lr_schedule if cfg.decay_epochs > 0 else None,
         precision=args.precision, strategy=args.strategy, progress=not args.no_progress,

@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 from common.cli import default_run_dir, number_list, override_config, resolve_vgg_choice, run_cli, train_parser
-from common.errors import UserError
 from dgf_deblur.config import DEFAULT_PRESET, PRESETS, SAMPLE_OVERRIDES, get_config
 
 DESCRIPTION = "Train DGF (Ramakrishnan et al. 2017), a densely connected deblurring GAN."
@@ -66,21 +65,16 @@ def resolve_config(args):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
 
-    import numpy as np
-
-    from common.data import open_pairs, pair_dataset
     from common.sample_data import sample_dir
     from common.samples import paired_sample_grid
     from common.training import TrainJob, train
+    from dgf_deblur.data import grid_pairs, training_dataset, training_pairs
     from dgf_deblur.gan import build_gan
 
     sample_demo = args.data is None
     cfg = resolve_config(args)
     data_path = sample_dir("side_by_side") if sample_demo else Path(args.data)
-    source = open_pairs(data_path, split="train", side_by_side=cfg.side_by_side)
-    if len(source) < cfg.batch_size:
-        raise UserError(f"{data_path}: {len(source)} training pairs, fewer than --batch-size "
-                        f"{cfg.batch_size}; add data or lower --batch-size")
+    source = training_pairs(data_path, cfg)
 
     # main.py: one pass over the training set per epoch.
     steps = cfg.steps_per_epoch or max(1, len(source) // cfg.batch_size)
@@ -93,27 +87,12 @@ def main(argv=None) -> int:
         vgg_weights = "l1-fallback"
         info["content_loss"] = "l1 in place of the perceptual term (ImageNet VGG unavailable)"
 
-    resize = None if cfg.load_size is None else (cfg.load_size, cfg.load_size)
-    crop = (cfg.crop_size, cfg.crop_size)
-
-    # A fixed batch for the per-epoch grids: the first pairs of the test split when there is one.
-    try:
-        grid_source = open_pairs(data_path, split="test", side_by_side=cfg.side_by_side)
-    except UserError:
-        grid_source = source
-    # At least 128 px: the generator is fully convolutional and runs as a graph (inference.py).
-    grid_crop = (max(cfg.crop_size, 128),) * 2
-    grid = pair_dataset(grid_source, min(3, len(grid_source)), crop=grid_crop, resize=resize,
-                        flip=False, seed=cfg.seed, repeat=False, shuffle=False)
-    blurred, sharp = (np.asarray(t) for t in next(iter(grid)))
-
-    def build_dataset(start_step):
-        return pair_dataset(source, cfg.batch_size, crop=crop, resize=resize, flip=cfg.flip,
-                            seed=cfg.seed, start_step=start_step, shuffle=cfg.shuffle)
+    blurred, sharp = grid_pairs(data_path, source, cfg)
 
     job = TrainJob(
         family="dgf_deblur", config=cfg, run_dir=default_run_dir("dgf_deblur", args),
-        build_gan=lambda: build_gan(cfg, vgg_weights), build_dataset=build_dataset,
+        build_gan=lambda: build_gan(cfg, vgg_weights),
+        build_dataset=lambda start_step: training_dataset(source, cfg, start_step),
         sample_grid=paired_sample_grid(blurred, sharp, ("Blurred", "Deblurred", "Sharp")),
         exports=lambda gan: {"generator": gan.generator, "discriminator": gan.discriminator},
         precision=args.precision, strategy=args.strategy, progress=not args.no_progress,

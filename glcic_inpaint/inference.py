@@ -88,20 +88,7 @@ def add_model_flags(p):
     return p
 
 
-# ----------------------------------------------------------------------------- data helpers
-def dataset_mean_color(source, config: Config, limit: int = 1000) -> tuple[float, float, float]:
-    """Training-set mean colour in the preset's value range: the mean of per-image mean colours
-    (otenim's ``mpv``) over at most ``limit`` images spread evenly over the source (deterministic).
-    """
-    count = len(source)
-    indices = np.unique(np.linspace(0, count - 1, num=min(count, limit)).round().astype(int))
-    means = [source.load(int(i)).reshape(-1, 3).mean(axis=0) / 255.0 for i in indices]
-    mean = np.mean(means, axis=0)
-    if config.value_range == "signed":
-        mean = mean * 2.0 - 1.0
-    return tuple(round(float(v), 6) for v in mean)
-
-
+# ----------------------------------------------------------------------------- value ranges, test crops
 def to_model(image_uint8: np.ndarray, config: Config) -> np.ndarray:
     """uint8 -> float32 in the preset's range."""
     x = np.asarray(image_uint8, np.float32) / 255.0

@@ -101,22 +101,15 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
 
-    from common.data import open_images
     from common.sample_data import sample_dir
+    from glcic_inpaint.data import dataset_mean_color, grid_images, training_images
 
     data = Path(args.data).expanduser() if args.data else sample_dir("inpaint")
-    source = open_images(data, split="train")
+    source = training_images(data)
     warnings = []
     if config.hole_fill == "mean" and config.mean_color is None:
-        from glcic_inpaint.inference import dataset_mean_color
-
         config = get_config(config, mean_color=dataset_mean_color(source, config))
-    grid_source = source
-    if (data / "test").is_dir():
-        try:
-            grid_source = open_images(data, split="test")
-        except UserError:
-            grid_source = source
+    grid_source = grid_images(data, source)
     return run(config, source, grid_source, default_run_dir(FAMILY, args), args, warnings, data)
 
 
@@ -158,14 +151,12 @@ def sample_grid(grid_source, config: Config):
 
 
 def run(config: Config, source, grid_source, run_dir: Path, args, warnings, data) -> int:
-    from common.data import image_dataset
     from common.training import TrainJob, train
+    from glcic_inpaint.data import training_dataset
     from glcic_inpaint.gan import build_gan
 
     def build_dataset(start_step: int):
-        return image_dataset(source, config.batch_size, crop=config.image_size,
-                             resize_short_side=config.resize_short_side, flip=config.flip,
-                             seed=config.seed, start_step=start_step)
+        return training_dataset(source, config, start_step)
 
     def exports(gan):
         models = {"generator": gan.generator}

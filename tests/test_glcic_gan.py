@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from glcic_inpaint import data as glcic_data
 from glcic_inpaint import inference
 from glcic_inpaint.config import get_config
 from glcic_inpaint.gan import GLCIC, build_gan, masked_mse, to_model_range
@@ -259,8 +260,8 @@ def test_fit_square_and_mean_color():
             paths.append(write_image(Path(folder) / f"{i}.png",
                                      np.full((4, 6, 3), colour, np.uint8)))
         source = ImageSource(paths)
-        assert inference.dataset_mean_color(source, _config("paper")) == (0.5, 0.0, 0.5)
-        assert inference.dataset_mean_color(source, _config("tadax")) == (0.0, -1.0, 0.0)
+        assert glcic_data.dataset_mean_color(source, _config("paper")) == (0.5, 0.0, 0.5)
+        assert glcic_data.dataset_mean_color(source, _config("tadax")) == (0.0, -1.0, 0.0)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
