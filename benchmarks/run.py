@@ -280,8 +280,7 @@ def worker(spec_text: str) -> None:
     """Set the case up, then answer ``run N`` (times of N repetitions) and ``quit`` on stdin."""
     sys.path.insert(0, str(ROOT))
     spec = json.loads(spec_text)
-    if spec.get("threads"):
-        os.environ["OMP_NUM_THREADS"] = str(spec["threads"])
+    os.environ.update({k: str(v) for k, v in spec.get("env", {}).items()})  # before TF / torch load
     start = time.perf_counter()
     once, info = CASES[spec["kind"]](spec)
     info["setup_s"] = round(time.perf_counter() - start, 1)

@@ -32,8 +32,17 @@ class ReflectionPadding2D(layers.Layer):
         self.padding = as_pair(padding)
 
     def call(self, inputs):
+        # Mirrored edge slices concatenated around the input: the same values as
+        # ops.pad(mode="reflect"), about 3x faster on CPU (TF's MirrorPad kernel; benchmarks/run.py).
         pad_h, pad_w = self.padding
-        return ops.pad(inputs, [[0, 0], [pad_h, pad_h], [pad_w, pad_w], [0, 0]], mode="reflect")
+        x = inputs
+        if pad_h:
+            before, after = ops.flip(x[:, 1:pad_h + 1], axis=1), ops.flip(x[:, -pad_h - 1:-1], axis=1)
+            x = ops.concatenate([before, x, after], axis=1)
+        if pad_w:
+            before, after = ops.flip(x[:, :, 1:pad_w + 1], axis=2), ops.flip(x[:, :, -pad_w - 1:-1], axis=2)
+            x = ops.concatenate([before, x, after], axis=2)
+        return x
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
@@ -131,6 +140,34 @@ class ExactGroupNormalization(layers.GroupNormalization):
     precision as the Keras layer; only the statistics differ in how they are differentiated
     (:func:`_exact_moments`). ``groups=-1`` is instance normalisation.
     """
+
+    def call(self, inputs, training=None):
+        if not training and self._fused_applies(inputs):
+            return self._fused_instance_norm(inputs)
+        return super().call(inputs)
+
+    def _fused_applies(self, inputs) -> bool:
+        """Inference-time instance norm under a 16-bit compute dtype, on TensorFlow: one fused
+        batch-norm kernel does it about 2.5x faster than the separate ops (benchmarks/run.py).
+        float32 and training keep the exact path (same numbers as before, exact 2nd derivatives)."""
+        return (keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4
+                and self.axis in (-1, 3) and self.groups == inputs.shape[-1]
+                and self.compute_dtype in ("bfloat16", "float16"))
+
+    def _fused_instance_norm(self, inputs):
+        import tensorflow as tf
+
+        # batch-norm statistics over (H, W) of a (1, H, W, N * C) view = instance statistics;
+        # the transposes only move the batch axis (free for one image)
+        shape = tf.shape(inputs)
+        channels = inputs.shape[-1]
+        x = tf.reshape(tf.transpose(inputs, [1, 2, 0, 3]), [1, shape[1], shape[2], shape[0] * channels])
+        ones = tf.ones([shape[0] * channels], tf.float32)
+        scale = tf.tile(tf.cast(self.gamma, tf.float32), [shape[0]]) if self.scale else ones
+        offset = tf.tile(tf.cast(self.beta, tf.float32), [shape[0]]) if self.center else 0.0 * ones
+        y, _, _ = tf.compat.v1.nn.fused_batch_norm(x, scale, offset, epsilon=self.epsilon, is_training=True)
+        y = tf.transpose(tf.reshape(y, [shape[1], shape[2], shape[0], channels]), [2, 0, 1, 3])
+        return tf.cast(y, self.compute_dtype)
 
     def _apply_normalization(self, reshaped_inputs, input_shape):
         inputs_dtype = reshaped_inputs.dtype
