@@ -242,17 +242,26 @@ class Batch:
     def __init__(self):
         self.succeeded = 0
         self.failures: list[tuple[str, str]] = []
+        self.skipped: list[tuple[str, str]] = []
         self.shape = None  # set by the caller once the image size is known (for the message)
+        self._skipping = False
 
     def fail(self, name, reason: str) -> None:
         self.failures.append((str(name), reason))
         tqdm.write(f"failed {name}: {reason}", file=sys.stderr)
 
+    def skip(self, name, reason: str) -> None:
+        """Inside ``item``: this item is left out on purpose (not a failure, not a success)."""
+        self.skipped.append((str(name), reason))
+        self._skipping = True
+        tqdm.write(f"skipped {name}: {reason}", file=sys.stderr)
+
     def item(self, name):
         return _BatchItem(self, name)
 
     def summary(self) -> str:
-        return f"{self.succeeded} succeeded, {len(self.failures)} failed"
+        skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
+        return f"{self.succeeded} succeeded, {len(self.failures)} failed{skipped}"
 
     def finish(self, where: str = "") -> int:
         """Print the summary line (stderr); the exit status: 1 when any item failed."""
@@ -266,11 +275,12 @@ class _BatchItem:
 
     def __enter__(self):
         self.batch.shape = None
+        self.batch._skipping = False
         return self.batch
 
     def __exit__(self, exc_type, error, tb):
         if exc_type is None:
-            self.batch.succeeded += 1
+            self.batch.succeeded += 0 if self.batch._skipping else 1
             return False
         if not issubclass(exc_type, Exception):
             return False  # KeyboardInterrupt, SystemExit

@@ -46,9 +46,8 @@ def main(argv=None) -> int:
         save_grid(out / "grids" / f"{path.stem}.png", [[image, result]], ["Blurred", "Deblurred"],
                   title=path.name)
 
-    written, failures = process_files(inputs, out, transform, desc="deblurring",
+    _, failures = process_files(inputs, out, transform, desc="deblurring",
                                       on_result=write_grid if args.grid else None)
-    print(f"wrote {written} image(s) to {out}" + (f"; {len(failures)} failed" if failures else ""))
     return 1 if failures else 0
 
 

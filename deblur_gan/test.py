@@ -33,6 +33,7 @@ def main(argv=None) -> int:
     from common.data import open_pairs
     from common.grids import metric_caption, save_grid
     from common.image_io import write_image
+    from common.inference import Batch
     from common.reports import DEBLUR_HEADER, deblur_record, deblur_row, finish_deblur_report
     from common.precision import set_precision
     from common.sample_data import sample_dir
@@ -59,28 +60,32 @@ def main(argv=None) -> int:
             grid_index += 1
             rows, captions = [], []
 
+    batch = Batch()  # one failing pair is one line; the others go on
     print(DEBLUR_HEADER)
     for i in range(count):
         name = source.names[i]
-        blurred, sharp = source.load(i)
-        restored = run(loaded, blurred, tile=args.tile, stochastic=args.stochastic)
-        if restored.shape != sharp.shape:
-            raise UserError(f"{data}: pair {name} has blurred {blurred.shape[:2]} and sharp {sharp.shape[:2]} sizes")
-        # metrics on the saved 8-bit images, RGB in [0, 1] (the corrected official protocol)
-        record = deblur_record(name, restored, sharp, blurred)
-        records.append(record)
-        print(deblur_row(record))
-        write_image(out / "images" / f"{name}.png", restored)
-        rows.append([blurred, restored, sharp])
-        captions.append([metric_caption(record["blurred_psnr"], record["blurred_ssim"]),
-                         metric_caption(record["psnr"], record["ssim"]), None])
-        if len(rows) >= max(1, args.rows_per_grid):
-            flush_grid()
+        with batch.item(name):
+            blurred, sharp = source.load(i)
+            batch.shape = blurred.shape
+            restored = run(loaded, blurred, tile=args.tile, stochastic=args.stochastic)
+            if restored.shape != sharp.shape:
+                raise UserError(f"blurred {blurred.shape[:2]} and sharp {sharp.shape[:2]} sizes differ")
+            # metrics on the saved 8-bit images, RGB in [0, 1] (the corrected official protocol)
+            record = deblur_record(name, restored, sharp, blurred)
+            records.append(record)
+            print(deblur_row(record))
+            write_image(out / "images" / f"{name}.png", restored)
+            rows.append([blurred, restored, sharp])
+            captions.append([metric_caption(record["blurred_psnr"], record["blurred_ssim"]),
+                             metric_caption(record["psnr"], record["ssim"]), None])
+            if len(rows) >= max(1, args.rows_per_grid):
+                flush_grid()
     flush_grid()
 
-    finish_deblur_report(out / "metrics.csv", records)
-    print(f"{count} images; metrics.csv, images/ and grids/ in {out}", file=sys.stderr)
-    return 0
+    if records:
+        finish_deblur_report(out / "metrics.csv", records)
+        print(f"{len(records)} images; metrics.csv, images/ and grids/ in {out}", file=sys.stderr)
+    return batch.finish()
 
 
 if __name__ == "__main__":

@@ -43,9 +43,8 @@ def main(argv=None) -> int:
         save_grid(out / "grids" / f"{path.stem}.png", [[image, result]], ["Blurred", "Deblurred"],
                   title=path.name)
 
-    written, failures = process_files(inputs, out, lambda image: run(loaded, image, tile=args.tile, train_mode=args.train_mode),
+    _, failures = process_files(inputs, out, lambda image: run(loaded, image, tile=args.tile, train_mode=args.train_mode),
                                       desc="deblurring", on_result=write_grid if args.grid else None)
-    print(f"wrote {written} image(s) to {out}" + (f"; {len(failures)} failed" if failures else ""))
     return 1 if failures else 0
 
 

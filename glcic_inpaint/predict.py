@@ -13,7 +13,6 @@ next to the result as ``<name>_mask.png``. Writes ``<name>.png`` (the completed 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from common.cli import predict_parser, run_cli
@@ -87,25 +86,17 @@ def main(argv=None) -> int:
     output = Path(args.output) if args.output else Path("outputs") / FAMILY / "predict"
     blend = None if args.blend == "none" else args.blend
 
-    written, failures = 0, []
-    for index, path in enumerate(inputs):
-        def transform(image, path=path, index=index):
-            if masks is None:
-                mask = random_mask(image.shape, args.mask_seed, index)
-                save_mask(output / f"{path.stem}_mask.png", mask)
-            else:
-                mask = load_mask(find_mask(masks, path), image.shape[:2])
-            return run(loaded, image, mask=mask, blend=blend)
+    index_of = {path: index for index, path in enumerate(inputs)}
 
-        try:
-            done, failed = process_files([path], output, transform, desc="inpainting")
-        except UserError as error:  # a missing or mismatched mask: report, go on
-            print(f"skipped {path}: {error}", file=sys.stderr)
-            failures.append((path, str(error)))
-            continue
-        written += done
-        failures += failed
-    print(f"{written} image(s) completed in {output}")
+    def transform(image, path):
+        if masks is None:
+            mask = random_mask(image.shape, args.mask_seed, index_of[path])
+            save_mask(output / f"{path.stem}_mask.png", mask)
+        else:  # a missing or mismatched mask fails this image only
+            mask = load_mask(find_mask(masks, path), image.shape[:2])
+        return run(loaded, image, mask=mask, blend=blend)
+
+    _, failures = process_files(inputs, output, transform, desc="inpainting", with_path=True)
     return 1 if failures else 0
 
 

@@ -87,55 +87,64 @@ def main(argv=None) -> int:
     size = config.image_size if args.size is None else args.size
     output = Path(args.output) if args.output else Path("outputs") / FAMILY / "test"
     count = len(source) if args.limit is None else max(0, min(args.limit, len(source)))
+    from common.inference import Batch
+
+    batch = Batch()  # one failing image is one line; the others go on
     records, rows, captions = evaluate(source, count, final, phase1, config, masks_dir, size,
-                                       args.mask_seed, args.blend)
-    write_outputs(output, records, rows, captions, config, final.description)
-    return 0
+                                       args.mask_seed, args.blend, batch)
+    if records:
+        write_outputs(output, records, rows, captions, config, final.description)
+    return batch.finish()
 
 
-def evaluate(source, count, final, phase1, config, masks_dir, size, seed, blend):
+def evaluate(source, count, final, phase1, config, masks_dir, size, seed, blend, batch=None):
+    """Score every image; one that fails is one line (``batch``: common.inference.Batch)."""
     import numpy as np
 
+    from common.inference import Batch
     from common.metrics import psnr, ssim
     from glcic_inpaint.inference import fit_square, hole_psnr, hole_ssim, masked_display, mean_fill, run
 
     blend = None if blend == "none" else blend
+    batch = Batch() if batch is None else batch
     records, rows, captions = [], [], []
     for index in range(count):
         name, path = source.names[index], source.files[index]
-        image = source.load(index)
-        if masks_dir is not None:  # a user mask has the original image's size
-            mask = _mask_for(name, path, masks_dir, image.shape, index, config, seed)
-            if size:
-                image, mask = fit_square(image, size), fit_square(mask, size, nearest=True)
-        else:
-            if size:
-                image = fit_square(image, size)
-            mask = _mask_for(name, path, None, image.shape, index, config, seed)
-        results = {"mean_fill": mean_fill(image, mask),
-                   "glcic": run(final, image, mask=mask, blend=blend)}
-        if phase1 is not None:
-            results["phase1"] = run(phase1, image, mask=mask, blend=blend)
-        record = {"image": name, "hole_fraction": round(float(np.mean(mask)), 4)}
-        row, caption = [masked_display(image, mask)], [None]
-        for method in METHODS:
-            result = results.get(method)
-            if result is None:
-                row.append(None)
-                caption.append(None)
-                continue
-            values = {"psnr_hole": hole_psnr(result, image, mask),
-                      "ssim_hole": hole_ssim(result, image, mask),
-                      "psnr": psnr(result, image), "ssim": ssim(result, image)}
-            record.update({f"{method}_{k}": round(v, 4) for k, v in values.items()})
-            row.append(result)
-            caption.append(f"hole {values['psnr_hole']:.2f} dB / {values['ssim_hole']:.3f}\n"
-                           f"all {values['psnr']:.2f} dB / {values['ssim']:.3f}")
-        row.append(image)
-        caption.append(None)
-        records.append(record)
-        rows.append(row)
-        captions.append(caption)
+        with batch.item(path):
+            image = source.load(index)
+            batch.shape = image.shape
+            if masks_dir is not None:  # a user mask has the original image's size
+                mask = _mask_for(name, path, masks_dir, image.shape, index, config, seed)
+                if size:
+                    image, mask = fit_square(image, size), fit_square(mask, size, nearest=True)
+            else:
+                if size:
+                    image = fit_square(image, size)
+                mask = _mask_for(name, path, None, image.shape, index, config, seed)
+            results = {"mean_fill": mean_fill(image, mask),
+                       "glcic": run(final, image, mask=mask, blend=blend)}
+            if phase1 is not None:
+                results["phase1"] = run(phase1, image, mask=mask, blend=blend)
+            record = {"image": name, "hole_fraction": round(float(np.mean(mask)), 4)}
+            row, caption = [masked_display(image, mask)], [None]
+            for method in METHODS:
+                result = results.get(method)
+                if result is None:
+                    row.append(None)
+                    caption.append(None)
+                    continue
+                values = {"psnr_hole": hole_psnr(result, image, mask),
+                          "ssim_hole": hole_ssim(result, image, mask),
+                          "psnr": psnr(result, image), "ssim": ssim(result, image)}
+                record.update({f"{method}_{k}": round(v, 4) for k, v in values.items()})
+                row.append(result)
+                caption.append(f"hole {values['psnr_hole']:.2f} dB / {values['ssim_hole']:.3f}\n"
+                               f"all {values['psnr']:.2f} dB / {values['ssim']:.3f}")
+            row.append(image)
+            caption.append(None)
+            records.append(record)
+            rows.append(row)
+            captions.append(caption)
     return records, rows, captions
 
 

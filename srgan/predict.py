@@ -50,10 +50,9 @@ def main(argv=None) -> int:
                       [[bicubic_upscale(image, config.scale), result]], ["Bicubic", label(config)],
                       title=f"{path.name} x{config.scale}")
 
-    written, failures = process_files(
+    _, failures = process_files(
         inputs, output_dir, lambda image: run(loaded, image, tile=args.tile),
         desc="upscaling", on_result=on_result)
-    print(f"wrote {written} image(s) to {output_dir}" + (" (+ grids/)" if args.grid and written else ""))
     return 1 if failures else 0
 
 

@@ -66,6 +66,7 @@ def main(argv=None) -> int:
     from common.data import open_images
     from common.grids import save_grid
     from common.image_io import read_image, write_image
+    from common.inference import Batch
     from common.metrics import psnr, psnr_y, ssim, ssim_y
     from common.precision import set_precision
     from common.sample_data import sample_dir
@@ -95,32 +96,37 @@ def main(argv=None) -> int:
                 "psnr_rgb": psnr(a, b), "ssim_rgb": ssim(a, b)}
 
     records = []
+    batch = Batch()  # one failing image is one line; the others go on
     for hr_file in hr_files:
-        hr = read_image(hr_file)
-        if lr_pairs:
-            lr = read_image(lr_pairs[hr_file])
-            h, w = lr.shape[0] * scale, lr.shape[1] * scale
-            if hr.shape[0] < h or hr.shape[1] < w:
-                raise UserError(f"{lr_pairs[hr_file]}: LR image {lr.shape[1]}x{lr.shape[0]} times "
-                                f"{scale} is larger than its HR image {hr_file} "
-                                f"({hr.shape[1]}x{hr.shape[0]}); is the scale right?")
-            hr = hr[:h, :w]
-        else:
-            hr = mod_crop(hr, scale)
-            lr = downscale_uint8(hr, scale)
-        if min(lr.shape[:2]) < 4:
-            print(f"skipped {hr_file}: too small for x{scale}", file=sys.stderr)
-            continue
-        sr = run(loaded, lr, tile=args.tile)
-        write_image(output_dir / "images" / f"{hr_file.stem}.png", sr)
-        cells, captions = compare_row(lr, sr, hr, scale)
-        save_grid(output_dir / "grids" / f"{hr_file.stem}.png", [cells], ["Bicubic", label(config), "HR"],
-                  captions=[captions], title=f"{hr_file.name} x{scale} (PSNR / SSIM on Y)")
-        record = {"image": hr_file.name}
-        for prefix, image in (("sr", sr), ("bicubic", cells[0])):
-            record.update({f"{prefix}_{k}": v for k, v in scores(image, hr).items()})
-        records.append(record)
+        with batch.item(hr_file):
+            hr = read_image(hr_file)
+            batch.shape = hr.shape
+            if lr_pairs:
+                lr = read_image(lr_pairs[hr_file])
+                h, w = lr.shape[0] * scale, lr.shape[1] * scale
+                if hr.shape[0] < h or hr.shape[1] < w:
+                    raise UserError(f"{lr_pairs[hr_file]}: LR image {lr.shape[1]}x{lr.shape[0]} times "
+                                    f"{scale} is larger than its HR image {hr_file} "
+                                    f"({hr.shape[1]}x{hr.shape[0]}); is the scale right?")
+                hr = hr[:h, :w]
+            else:
+                hr = mod_crop(hr, scale)
+                lr = downscale_uint8(hr, scale)
+            if min(lr.shape[:2]) < 4:
+                batch.skip(hr_file, f"too small for x{scale}")
+                continue
+            sr = run(loaded, lr, tile=args.tile)
+            write_image(output_dir / "images" / f"{hr_file.stem}.png", sr)
+            cells, captions = compare_row(lr, sr, hr, scale)
+            save_grid(output_dir / "grids" / f"{hr_file.stem}.png", [cells], ["Bicubic", label(config), "HR"],
+                      captions=[captions], title=f"{hr_file.name} x{scale} (PSNR / SSIM on Y)")
+            record = {"image": hr_file.name}
+            for prefix, image in (("sr", sr), ("bicubic", cells[0])):
+                record.update({f"{prefix}_{k}": v for k, v in scores(image, hr).items()})
+            records.append(record)
     if not records:
+        if batch.failures:
+            return batch.finish()
         raise UserError(f"{data_path}: no image large enough to evaluate at x{scale}")
 
     columns = ["image"] + [f"{p}_{m}" for p in ("sr", "bicubic") for m in METRICS]
@@ -138,7 +144,7 @@ def main(argv=None) -> int:
               f"{row['sr_psnr_rgb']:7.2f} {row['sr_ssim_rgb']:7.4f}   "
               f"{row['bicubic_psnr_y']:.2f} / {row['bicubic_ssim_y']:.4f}")
     print(f"wrote {output_dir / 'metrics.csv'}, grids/ and images/ ({len(records)} images)")
-    return 0
+    return batch.finish()
 
 
 if __name__ == "__main__":

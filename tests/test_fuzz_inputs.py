@@ -207,3 +207,29 @@ def test_one_failing_image_does_not_stop_the_batch(tmp_path, capsys):
         with batch.item("x"):
             raise KeyboardInterrupt
     assert batch.finish() == 0 and batch.summary() == "0 succeeded, 0 failed"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_test_script_goes_on_after_a_broken_image(family, tmp_path, capsys):
+    """A truncated image among good ones: one ``failed`` line, the others scored, exit status 1."""
+    run = make_tiny_run(family, tmp_path / "runs")
+    data = tmp_path / "data" / "test"
+    paired = family in ("deblur_gan", "dgf_deblur")
+    for name in ("a", "b", "c"):
+        image = Image.fromarray(_rgb(24, 28))
+        for folder in (("A", "B") if paired else ("",)):
+            (data / folder).mkdir(parents=True, exist_ok=True)
+            image.save(data / folder / f"{name}.png")
+    broken = data / ("B" if paired else "") / "b.png"
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])  # header kept, pixels cut
+    out = tmp_path / "out"
+    argv = ["--weights", str(run), "--data", str(tmp_path / "data"), "--output", str(out)]
+    if family == "glcic_inpaint":
+        argv += ["--size", "24"]
+    code = importlib.import_module(f"{family}.test").main(argv)
+    err = capsys.readouterr().err
+    failed = [line for line in err.splitlines() if line.startswith("failed ")]
+    assert code == 1 and len(failed) == 1 and "b.png" in failed[0], err
+    assert err.strip().splitlines()[-1] == "2 succeeded, 1 failed"
+    rows = (out / "metrics.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows[1:]][:2] in (["a", "c"], ["a.png", "c.png"])
