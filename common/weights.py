@@ -120,6 +120,9 @@ def own_origin(model, path, run_dir) -> str:
     description of the file."""
     loaded_from = load_own(model, path)
     if run_dir is not None:
+        if loaded_from.startswith("checkpoint "):  # an interrupted run: say which step
+            step = loaded_from[loaded_from.find("(step "):].split(")")[0] + ")"
+            return f"run {run_dir}, training checkpoint {step.strip('()')} (training did not finish)"
         return f"run {run_dir}"
     record = _stored_record(path)
     if record.get("converted_from"):

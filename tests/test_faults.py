@@ -285,3 +285,25 @@ def test_start_up_noise_patterns():
                     "INVALID_ARGUMENT: Mutation::Apply error: fanout 'x' exist for missing node 'y'.")
     assert not is_noise("E0000 00:00:17.1 1 op_kernel.cc:1] OP_REQUIRES failed: something real")
     assert not is_noise("error: x.png: cannot read image")
+
+
+def test_predict_takes_an_interrupted_run_and_says_which_step(tmp_path):
+    """A family run with checkpoints but no export: load() restores the generator and says so."""
+    import json
+
+    from srgan.config import Config
+    from srgan.inference import load
+    from tiny_runs import build, make_tiny_run
+
+    run = make_tiny_run("srgan", tmp_path / "runs")
+    config = Config.from_dict(json.loads((run / "config.json").read_text())["config"])
+    trained = build("srgan", config)
+    trained.load_weights(run / "generator.weights.h5")
+    step = tf.Variable(37, dtype=tf.int64)
+    tf.train.CheckpointManager(tf.train.Checkpoint(generator=trained, step=step),
+                               str(run / "checkpoints"), max_to_keep=3).save(checkpoint_number=37)
+    (run / "generator.weights.h5").unlink()
+    loaded = load(run)
+    assert "step 37" in loaded.description and "did not finish" in loaded.description
+    for a, b in zip(loaded.model.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(a, b)
