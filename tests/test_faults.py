@@ -307,3 +307,21 @@ def test_predict_takes_an_interrupted_run_and_says_which_step(tmp_path):
     assert "step 37" in loaded.description and "did not finish" in loaded.description
     for a, b in zip(loaded.model.get_weights(), trained.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("family", ["deblur_gan", "srgan", "dgf_deblur", "glcic_inpaint"])
+def test_truncated_weights_are_one_error_line(family, tmp_path):
+    import importlib
+
+    from tiny_runs import make_tiny_run
+
+    run = make_tiny_run(family, tmp_path / "runs")
+    weights = run / "generator.weights.h5"
+    weights.write_bytes(weights.read_bytes()[:3000])
+    image = tmp_path / "x.png"
+    write_image(image, np.zeros((8, 8, 3), np.uint8))
+    predict = importlib.import_module(f"{family}.predict")
+    for given in (run, weights):
+        with pytest.raises(UserError) as info:
+            predict.main(["--weights", str(given), "--input", str(image), "--output", str(tmp_path / "o")])
+        assert str(weights) in str(info.value) and "\n" not in str(info.value)
