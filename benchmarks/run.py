@@ -12,7 +12,8 @@ programs hits every contender alike; the figures are medians. Cases:
 
 - ``infer``: the generator on one image (batch 1) at the family's standard sizes (DeblurGAN / DGF
   256x256 and 1280x720, SRGAN 64->256 and 256->1024, GLCIC 256x256), float32 / mixed_bfloat16
-  (mixed_float16 on a GPU), graph with and without XLA; FLOPs per image are counted from the
+  (mixed_float16 on a GPU), graph without XLA (with XLA too on a GPU, and for the DeblurGAN
+  comparison on CPU, where XLA measured slower); FLOPs per image are counted from the
   traced graph's convolutions and matmuls; ``peak`` is their share of the measured matmul peak.
 - ``train``: one full training step of a preset at its own crop and batch size.
 - ``torch``: PyTorch CPU, the same DeblurGAN paper generator / training step
@@ -265,7 +266,76 @@ def _case_photo(spec):
     return None, {"seconds": round(seconds, 1), "tile": chosen, "shape": list(out.shape)}
 
 
-CASES = {"infer": _case_infer, "train": _case_train, "torch": _case_torch, "matmul": _case_matmul,
+def _psnr(a, b, peak: float = 2.0) -> float:
+    import numpy as np
+
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else round(10 * np.log10(peak ** 2 / mse), 1)
+
+
+def _case_seams(spec):
+    """PSNR of tiled vs whole-image output (random weights, a smooth random picture). For DeblurGAN
+    the learned part before the global residual is compared (the residual would hide it)."""
+    import keras
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    from common.inference import restore_array
+
+    _setup_tf(spec)
+    family = spec["family"]
+    model, config = build_generator(family, spec["preset"])
+    if family == "deblur_gan":
+        model = keras.Model(model.input, model.get_layer("tanh").output)
+    height, width = spec["size"]
+    noise = np.random.default_rng(0).uniform(-1, 1, (height, width, 3))
+    image = np.clip(3 * gaussian_filter(noise, (3, 3, 0)), -1, 1).astype("float32")
+    multiple = 4 if family in ("deblur_gan", "glcic_inpaint") else 1
+    scale = getattr(config, "scale", 1)
+    whole = restore_array(model, image, multiple=multiple, scale=scale, tile=0)
+    tiled = restore_array(model, image, multiple=multiple, scale=scale, tile=spec["tile"],
+                          overlap=spec.get("overlap", 32))
+    return None, {"psnr_db": _psnr(whole, tiled), "tile": spec["tile"], "overlap": spec.get("overlap", 32)}
+
+
+def _case_agreement(spec):
+    """PSNR of the DeblurGAN paper generator's mixed_bfloat16 output against its float32 output,
+    same random weights (instance norm keeps the learned part of order 1: std ~0.6), a smooth random
+    256x256 picture: the whole output and the learned part before the global residual."""
+    import keras
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    from deblur_gan.model import build_generator as build_g
+
+    noise = np.random.default_rng(0).uniform(-1, 1, (1, 256, 256, 3))
+    image = np.clip(3 * gaussian_filter(noise, (0, 3, 3, 0)), -1, 1).astype("float32")
+    outputs, weights = {}, None
+    for policy in ("float32", spec.get("policy", "mixed_bfloat16")):
+        keras.config.set_dtype_policy(policy)
+        model = build_g("paper")
+        weights = model.get_weights() if weights is None else weights
+        model.set_weights(weights)
+        learned = keras.Model(model.input, [model.output, model.get_layer("tanh").output])
+        outputs[policy] = [np.asarray(t) for t in learned(image, training=False)]
+    (full32, part32), (full16, part16) = outputs.values()
+    return None, {"psnr_output_db": _psnr(full16, full32), "psnr_learned_part_db": _psnr(part16, part32)}
+
+
+def _case_pipeline(spec):
+    """Training batches per second of the DeblurGAN input pipeline (bundled sample pairs)."""
+    from common.sample_data import sample_dir
+    from deblur_gan.data import training_dataset, training_pairs
+
+    config = _family_config("deblur_gan", spec.get("preset", "paper"))
+    source = training_pairs(sample_dir("blurred_pairs"), config, "degraded_left")
+    iterator = iter(training_dataset(source, config))
+    for _ in range(5):
+        next(iterator)
+    return (lambda: next(iterator)), {"pairs": len(source)}
+
+
+CASES = {"agreement": _case_agreement, "seams": _case_seams, "pipeline": _case_pipeline, "infer": _case_infer, "train": _case_train, "torch": _case_torch, "matmul": _case_matmul,
          "retrace": _case_retrace, "photo": _case_photo}
 
 
@@ -407,6 +477,34 @@ def policies() -> list[str]:
     return ["float32", "mixed_bfloat16"] + (["mixed_float16"] if _gpu() else [])
 
 
+AUTO_POLICY = "mixed_float16" if Path("/proc/driver/nvidia/version").exists() else None  # set in main()
+
+
+def _torch_cases(what: str) -> dict:
+    variants = {"pytorch float32": {}, "pytorch bf16": {"bf16": True},
+                "pytorch bf16 channels-last": {"bf16": True, "channels_last": True}}
+    if what == "infer":
+        variants["pytorch float32 channels-last"] = {"channels_last": True}
+    return {name: {"kind": "torch", "what": what, **options} for name, options in variants.items()}
+
+
+def _ratios(rows: list[dict], results: dict) -> None:
+    """Print and record ours (default --precision auto) against PyTorch's float32 and its best."""
+    timed = {r["name"]: r["median_ms"] for r in rows if r.get("median_ms")}
+    ours = timed.get(f"ours {AUTO_POLICY}")
+    torch_rows = {k: v for k, v in timed.items() if k.startswith("pytorch")}
+    if not ours or not torch_rows:
+        return
+    best = min(torch_rows, key=torch_rows.get)
+    summary = {"ours_policy": AUTO_POLICY, "ours_ms": ours, "pytorch_best": best,
+               "pytorch_best_ms": torch_rows[best], "speedup_vs_best": round(torch_rows[best] / ours, 2)}
+    if "pytorch float32" in torch_rows:
+        summary["speedup_vs_float32"] = round(torch_rows["pytorch float32"] / ours, 2)
+    rows.append({"name": "summary", **summary})
+    print(f"  ours ({AUTO_POLICY}, the --precision auto choice) vs PyTorch: {summary['speedup_vs_best']}x "
+          f"faster than its best ({best}), {summary.get('speedup_vs_float32')}x than its float32")
+
+
 def _print_rows(rows: list[dict], peak: dict | None) -> None:
     for row in rows:
         if "error" in row:
@@ -433,12 +531,19 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, help="timed rounds per comparison (default 7, --quick 5)")
     parser.add_argument("--photo", action="store_true",
                         help="only: peak memory of default-flag inference on a 4032x3024 photo per family")
+    parser.add_argument("--inference-only", action="store_true",
+                        help="only the per-family generator timings (no PyTorch, training, seams)")
     parser.add_argument("--log", default=os.devnull, help="workers' stderr goes here")
     args = parser.parse_args(argv)
     if args.worker:
         worker(args.worker)
         return 0
 
+    global AUTO_POLICY
+    from common.precision import cpu_has_fast_bfloat16
+
+    if AUTO_POLICY is None:  # resolve_precision("auto") without importing TensorFlow here
+        AUTO_POLICY = "mixed_bfloat16" if cpu_has_fast_bfloat16() else "float32"
     reps = args.reps or (5 if args.quick else 7)
     results: dict = {"machine": machine(), "comparisons": {}}
     print(f"machine: {results['machine']}", flush=True)
@@ -475,44 +580,74 @@ def main(argv=None) -> int:
                        for d in ("f32", "bf16")}
     print(f"  peak GFLOP/s: {results['peak']}")
 
-    if "deblur_gan" in families:
+    if "deblur_gan" in families and not args.inference_only:
         cases = {f"ours {p}{' xla' if x else ''}": {"kind": "infer", "family": "deblur_gan", "preset": "paper",
                                                    "size": [256, 256], "policy": p, "xla": x}
                  for p in policies() for x in (False, True) if not (args.quick and x)}
         if torch_ok:
-            cases["pytorch float32"] = {"kind": "torch", "what": "infer"}
-            cases["pytorch bf16 channels-last"] = {"kind": "torch", "what": "infer", "bf16": True,
-                                                   "channels_last": True}
-        section("DeblurGAN paper generator, 256x256, batch 1", cases)
+            cases.update(_torch_cases("infer"))
+        _ratios(section("DeblurGAN paper generator, 256x256, batch 1", cases), results)
+        results["agreement"] = one_shot("agreement", {"kind": "agreement", "policy": AUTO_POLICY}, log)
+        print(f"  {AUTO_POLICY} vs float32 output, PSNR: {results['agreement'].get('psnr_output_db')} dB "
+              f"(learned part before the global residual: {results['agreement'].get('psnr_learned_part_db')} dB)"
+              f"{results['agreement'].get('error', '')}", flush=True)
         cases = {f"ours {p}": {"kind": "train", "family": "deblur_gan", "preset": "paper", "policy": p}
                  for p in policies()}
         if torch_ok:
-            cases["pytorch float32"] = {"kind": "torch", "what": "train"}
-            cases["pytorch bf16 channels-last"] = {"kind": "torch", "what": "train", "bf16": True,
-                                                   "channels_last": True}
-        section("DeblurGAN paper training step (5 critic + 1 generator update), batch 1, 256x256", cases,
-                max(3, reps // 2))
+            cases.update(_torch_cases("train"))
+        _ratios(section("DeblurGAN paper training step (5 critic + 1 generator update), batch 1, 256x256",
+                        cases, max(3, reps // 2)), results)
+        rows = section("DeblurGAN paper input pipeline (bundled sample pairs, 256x256 crops)",
+                       {"pipeline batches": {"kind": "pipeline"}}, 20)
+        train_rows = [r for r in results["comparisons"][list(results["comparisons"])[-2]]
+                      if r["name"] == f"ours {AUTO_POLICY}" and r.get("median_ms")]
+        if rows and rows[0].get("median_ms") and train_rows:
+            factor = train_rows[0]["median_ms"] / rows[0]["median_ms"]
+            results["pipeline_vs_step"] = round(factor, 1)
+            print(f"  pipeline: {1000 / rows[0]['median_ms']:.1f} batches/s; a training step "
+                  f"({AUTO_POLICY}) takes {1000 / train_rows[0]['median_ms']:.2f} batches/s: {factor:.0f}x")
+    if args.inference_only:
+        _family_timings(families, reps, section, skip_deblurgan_256=False)
+        return _finish(results, args.json)
     print("\nretracing: 20 images of mixed sizes through common.inference", flush=True)
     results["retrace"] = one_shot("retrace", {"kind": "retrace", "tiny": True}, log)
     print(f"  {results['retrace'].get('traces')} traces for {results['retrace'].get('images')} images")
     if args.quick:
         return _finish(results, args.json)
 
+    print("\ntiled (512) vs whole image, 720x1280, PSNR", flush=True)
+    results["seams"] = []
+    for family in families:
+        if family == "glcic_inpaint":
+            continue  # completes each image whole (no tiles)
+        for preset in PRESETS[family]:
+            size = [180, 320] if family == "srgan" else [720, 1280]
+            row = one_shot(f"{family} {preset}", {"kind": "seams", "family": family, "preset": preset,
+                                                  "size": size, "tile": 128 if family == "srgan" else 512}, log)
+            print(f"  {family} {preset} {size[0]}x{size[1]} tile {row.get('tile')}: {row.get('psnr_db')} dB "
+                  f"{row.get('error', '')}", flush=True)
+            results["seams"].append(row)
+
+    _family_timings(families, reps, section, skip_deblurgan_256=True, train=True)
+    return _finish(results, args.json)
+
+
+def _family_timings(families, reps, section, skip_deblurgan_256: bool, train: bool = False) -> None:
+    """Each family's generators at the standard sizes (and training steps), float32 vs mixed."""
     for family in families:
         for preset in PRESETS[family]:
             for height, width in STANDARD_SIZES[family]:
-                if family == "deblur_gan" and preset == "paper" and height == 256:
-                    continue  # above
+                if skip_deblurgan_256 and family == "deblur_gan" and preset == "paper" and height == 256:
+                    continue  # compared with PyTorch above
                 cases = {f"{family} {preset} {height}x{width} {p}{' xla' if x else ''}":
                          {"kind": "infer", "family": family, "preset": preset, "size": [height, width],
                           "policy": p, "xla": x}
-                         for p in policies() for x in (False, True)}
+                         for p in policies() for x in ((False, True) if _gpu() else (False,))}
                 section(f"{family} {preset} generator, {height}x{width}", cases, max(3, reps // 2))
-            if family in TRAINABLE and not (family == "deblur_gan" and preset == "paper"):
+            if train and family in TRAINABLE and not (family == "deblur_gan" and preset == "paper"):
                 cases = {f"{family} {preset} train {p}": {"kind": "train", "family": family, "preset": preset,
                                                           "policy": p} for p in policies()}
                 section(f"{family} {preset} training step", cases, 3)
-    return _finish(results, args.json)
 
 
 def _finish(results: dict, path: str | None) -> int:

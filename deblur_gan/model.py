@@ -26,7 +26,7 @@ import numpy as np
 from keras import layers
 
 from common.errors import UserError
-from common.layers import ClipValues, ExactBatchNormalization, ReflectionPadding2D, instance_norm
+from common.layers import ClipValues, ExactBatchNormalization, NarrowConv2D, ReflectionPadding2D, instance_norm
 from common.weights import conv_kernel_from_torch
 from deblur_gan.config import DEFAULT_PRESET, Config, get_config
 
@@ -174,7 +174,8 @@ def build_generator(preset: str | Config = DEFAULT_PRESET, *, input_size=None,
 
     # ReflectionPad2d(3) -> Conv2d(ngf -> 3, k7, bias) -> Tanh
     x = ReflectionPadding2D(3, name="pad_out")(x)
-    x = _conv(cfg, 3, 7, "conv_out", use_bias=True)(x)
+    # NarrowConv2D: a Conv2D with the same weights, faster for 3 output channels (common/layers.py)
+    x = NarrowConv2D(3, 7, use_bias=True, kernel_initializer=_kernel_init(cfg), name="conv_out")(x)
     x = layers.Activation("tanh", dtype="float32", name="tanh")(x)
 
     if cfg.global_residual == "clamp":

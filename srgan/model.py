@@ -20,7 +20,7 @@ import math
 import keras
 from keras import layers
 
-from common.layers import SubpixelConv2D
+from common.layers import NarrowConv2D, SubpixelConv2D
 from srgan.config import DEFAULT_PRESET, Config, get_config
 
 
@@ -95,8 +95,9 @@ def build_generator(scale: int | None = None, preset: str | Config = DEFAULT_PRE
     for i in range(1, num_upsamples + 1):
         x = upsample_block(x, config, i)
     # The last conv keeps the Keras default Glorot init in nets/srgan.py; float32 so that the
-    # output (and the losses on it) stay float32 under mixed precision.
-    sr = layers.Conv2D(
+    # output (and the losses on it) stay float32 under mixed precision. NarrowConv2D: a Conv2D
+    # with the same weights, faster for 3 output channels (common/layers.py).
+    sr = NarrowConv2D(
         3, config.tail_kernel, padding="same", activation="tanh", dtype="float32",
         kernel_initializer="glorot_uniform", name="tail_conv",
     )(x)
