@@ -218,7 +218,7 @@ def plot(path: Path, curve: Curve, title: str, metric_label: str, baseline_label
     ax.set_ylabel(metric_label.split(" (")[0])
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -252,16 +252,19 @@ def summary(curve: Curve, paper_steps: int | None = None) -> str:
     return text
 
 
-def demo_standing(family: str, items, restore: Callable, baseline: Callable, metric: Callable,
-                  name: str, baseline_name: str) -> str:
+def demo_standing(family: str, items, load: Callable, run: Callable, baseline: Callable,
+                  metric: Callable, name: str, baseline_name: str) -> str:
     """One line for the end of a sample-data demo: its held-out mean against the baseline's.
 
-    ``items``: ``(input, target)`` pairs; ``restore(input)`` and ``baseline(input)`` give images;
-    ``metric(image, target, input) -> dB``.
+    ``items``: ``(input, target)`` pairs; ``load()`` loads the trained generator (called under the
+    float32 policy, as the test scripts run it); ``run(loaded, input)`` and ``baseline(input)``
+    give images; ``metric(image, target, input) -> dB``.
     """
+    keras.config.set_dtype_policy("float32")
+    loaded = load()
     ours, base = [], []
     for given, target in items:
-        ours.append(metric(restore(given), target, given))
+        ours.append(metric(run(loaded, given), target, given))
         base.append(metric(baseline(given), target, given))
     ours_mean, base_mean = float(np.mean(ours)), float(np.mean(base))
     verdict = "above" if ours_mean > base_mean else "still below"

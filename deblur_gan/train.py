@@ -111,6 +111,16 @@ def main(argv=None) -> int:
         info=info, warnings=warnings,
     )
     run_dir = train(job)
+    if sample_demo:  # where the demo's numbers stand against the blurred input (issue 12)
+        from common.data import open_pairs
+        from common.learning_curves import demo_standing
+        from common.metrics import psnr
+        from deblur_gan.inference import load, run
+
+        test = open_pairs(data_path, split="test")
+        print(demo_standing("deblur_gan", [test.load(i) for i in range(len(test))], lambda: load(run_dir),
+                            run, lambda blurred: blurred, lambda image, sharp, _: psnr(image, sharp),
+                            "deblurred PSNR", "blurred input"), file=sys.stderr)
     print(f"next: python deblur_gan/test.py --weights {run_dir}   "
           f"python deblur_gan/predict.py --weights {run_dir} --input IMAGES", file=sys.stderr)
     return 0

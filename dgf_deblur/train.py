@@ -100,6 +100,16 @@ def main(argv=None) -> int:
         info=info, warnings=warnings,
     )
     run_dir = train(job)
+    if sample_demo:  # where the demo's numbers stand against the blurred input (issue 12)
+        from common.data import open_pairs
+        from common.learning_curves import demo_standing
+        from common.metrics import psnr
+        from dgf_deblur.inference import load, run
+
+        test = open_pairs(data_path, split="test", side_by_side=cfg.side_by_side)
+        print(demo_standing("dgf_deblur", [test.load(i) for i in range(len(test))], lambda: load(run_dir),
+                            run, lambda blurred: blurred, lambda image, sharp, _: psnr(image, sharp),
+                            "deblurred PSNR", "blurred input"), file=sys.stderr)
     print(f"next: python dgf_deblur/test.py --weights {run_dir}   "
           f"python dgf_deblur/predict.py --weights {run_dir} --input IMAGES", file=sys.stderr)
     return 0

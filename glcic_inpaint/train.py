@@ -184,6 +184,21 @@ def run(config: Config, source, grid_source, run_dir: Path, args, warnings, data
         warnings=warnings,
     )
     train(job)
+    if args.data is None:  # where the demo's numbers stand against mean fill (issue 12)
+        import numpy as np
+
+        from common.data import open_images
+        from common.learning_curves import demo_standing
+        from glcic_inpaint.inference import fit_square, hole_psnr, load, mean_fill, run as complete
+        from glcic_inpaint.masks import hole_spec, sample_holes
+
+        test = open_images(data, split="test")  # test.py's images and its default holes (seed 0)
+        images = [fit_square(test.load(i), config.image_size) for i in range(len(test))]
+        items = [((image, np.asarray(sample_holes(1, hole_spec(config), (0, i)).masks[0])), image)
+                 for i, image in enumerate(images)]
+        print(demo_standing(FAMILY, items, lambda: load(run_dir), lambda m, x: complete(m, x[0], mask=x[1]),
+                            lambda x: mean_fill(*x), lambda image, target, x: hole_psnr(image, target, x[1]),
+                            "completion hole PSNR", "mean fill"))
     return 0
 
 

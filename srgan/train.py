@@ -174,6 +174,17 @@ def main(argv=None) -> int:
         info=info, warnings=warnings,
     )
     run_dir = train(job)
+    if sample_demo:  # where the demo's numbers stand against bicubic (issue 12)
+        from common.learning_curves import demo_standing
+        from common.metrics import psnr_y
+        from srgan.data import bicubic_upscale, downscale_uint8, mod_crop
+        from srgan.inference import load, run
+
+        s = cfg.scale
+        hrs = [mod_crop(read_image(f), s) for f in open_images(data_path, split="test").files]
+        print(demo_standing("srgan", [(downscale_uint8(hr, s), hr) for hr in hrs], lambda: load(run_dir), run,
+                            lambda lr: bicubic_upscale(lr, s), lambda image, hr, _: psnr_y(image, hr, border=s),
+                            "SR PSNR-Y", "bicubic"), file=sys.stderr)
     hints = [f"python srgan/predict.py --weights {run_dir} --input IMAGES",
              f"python srgan/test.py --weights {run_dir}" + ("" if sample_demo else " --data HR_DIR")]
     if cfg.stage == "srresnet":

@@ -108,7 +108,8 @@ def test_demo_standing_compares_held_out_means():
     targets = [rng.integers(0, 256, (16, 16, 3), dtype=np.uint8) for _ in range(2)]
     noisy = [np.clip(t.astype(int) + rng.integers(-20, 21, t.shape), 0, 255).astype(np.uint8) for t in targets]
     items = list(zip(noisy, targets))
-    line = lc.demo_standing("deblur_gan", items, restore=lambda x: x, baseline=lambda x: x // 2,
+    line = lc.demo_standing("deblur_gan", items, load=lambda: "model", run=lambda model, x: x,
+                            baseline=lambda x: x // 2,
                             metric=lambda image, target, given: psnr(image, target),
                             name="deblurred", baseline_name="halved")
     ours = np.mean([psnr(n, t) for n, t in items])
