@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 
 CHILD = r"""
 import sys, time, keras, numpy as np, tensorflow as tf
