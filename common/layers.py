@@ -12,6 +12,24 @@ from keras import layers, ops
 _PACKAGE = "gan_restoration"
 
 
+def _keep_keras_weight_path(keras_class):
+    """Class decorator: file weights under ``keras_class``'s name, as before this subclass existed.
+
+    Keras addresses each layer's variables in ``.weights.h5`` / ``.keras`` files by the snake-case
+    name of its class, numbered in order (``layers/conv2d_3/vars/0``; keras/src/saving/saving_lib.py),
+    not by the layer's own name. A subclass under a new class name would move its weights there and
+    orphan every file written with the plain Keras layer (and every same-class layer after it). The
+    class keeps its own name for serialization (``gan_restoration>NarrowConv2D``, registered
+    first); only ``__name__``, which the weight paths use, shows Keras' name.
+    """
+
+    def keep(cls):
+        cls.__name__ = keras_class.__name__
+        return cls
+
+    return keep
+
+
 def as_pair(value) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)
@@ -84,6 +102,7 @@ class SubpixelConv2D(layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
+@_keep_keras_weight_path(layers.Conv2D)
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class NarrowConv2D(layers.Conv2D):
     """``keras.layers.Conv2D`` for an output with few channels (an RGB image), same weights.
@@ -169,6 +188,7 @@ def _exact_moments(x, axes):
     return mean, variance
 
 
+@_keep_keras_weight_path(layers.GroupNormalization)
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class ExactGroupNormalization(layers.GroupNormalization):
     """``keras.layers.GroupNormalization`` whose moments have exact second derivatives.
@@ -223,6 +243,7 @@ class ExactGroupNormalization(layers.GroupNormalization):
         return ops.cast(out, inputs_dtype)
 
 
+@_keep_keras_weight_path(layers.BatchNormalization)
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class ExactBatchNormalization(layers.BatchNormalization):
     """``keras.layers.BatchNormalization`` whose training-mode moments have exact second derivatives.
