@@ -602,7 +602,7 @@ def main(argv=None) -> int:
                  for p in policies()}
         if torch_ok:
             cases.update({k: v for k, v in _torch_cases("train").items()
-                          if not (args.quick and k == "pytorch bf16")})
+                          if not args.quick or k == "pytorch float32"})  # bf16 steps took 2-3x longer
         _ratios(section("DeblurGAN paper training step (5 critic + 1 generator update), batch 1, 256x256",
                         cases, max(3, reps // 2)), results)
         rows = section("DeblurGAN paper input pipeline (bundled sample pairs, 256x256 crops)",
@@ -623,15 +623,17 @@ def main(argv=None) -> int:
     if args.quick:
         return _finish(results, args.json)
 
-    print("\ntiled (512) vs whole image, 720x1280, PSNR", flush=True)
+    print("\ntiled vs whole image, PSNR", flush=True)
     results["seams"] = []
     for family in families:
         if family == "glcic_inpaint":
             continue  # completes each image whole (no tiles)
         for preset in PRESETS[family]:
-            size = [180, 320] if family == "srgan" else [720, 1280]
+            # DGF whole at 720x1280 needs over 10 GB (README): a quarter of it, with a 256 tile
+            size = {"srgan": [180, 320], "dgf_deblur": [360, 640]}.get(family, [720, 1280])
+            tile = {"srgan": 128, "dgf_deblur": 256}.get(family, 512)
             row = one_shot(f"{family} {preset}", {"kind": "seams", "family": family, "preset": preset,
-                                                  "size": size, "tile": 128 if family == "srgan" else 512}, log)
+                                                  "size": size, "tile": tile}, log)
             print(f"  {family} {preset} {size[0]}x{size[1]} tile {row.get('tile')}: {row.get('psnr_db')} dB "
                   f"{row.get('error', '')}", flush=True)
             results["seams"].append(row)
