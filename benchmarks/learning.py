@@ -151,13 +151,13 @@ def make_evaluate(family: str, data: Path):
         from common.data import open_pairs
         from common.reports import deblur_record
 
-        run = importlib.import_module(f"{family}.inference").run
+        restore = importlib.import_module(f"{family}.inference").run
         source = open_pairs(data, split="test")
         pairs = [(source.names[i], *source.load(i)) for i in range(len(source))]
 
         def evaluate(model, config):
             loaded = Loaded(model, config, None, "learning benchmark")
-            records = [deblur_record(name, run(loaded, blurred), sharp, blurred)
+            records = [deblur_record(name, restore(loaded, blurred), sharp, blurred)
                        for name, blurred, sharp in pairs]
             return (float(np.mean([r["psnr"] for r in records])),
                     float(np.mean([r["blurred_psnr"] for r in records])))
