@@ -415,7 +415,8 @@ def _train(job: TrainJob, policy: str, strategy, chief: bool) -> Path:
 
     steps_per_epoch = int(job.config.steps_per_epoch)
     with _SignalGuard(driver), _data_errors_as_user_errors():
-        while driver.step < total and not driver.diverged and driver.signal_name is None:
+        while (driver.step < total and not driver.diverged and driver.signal_name is None
+               and driver.save_error is None):
             step = driver.step
             epoch, offset = divmod(step, steps_per_epoch)
             dataset = job.build_dataset(step)

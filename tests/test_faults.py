@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import h5py
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -145,8 +146,17 @@ def test_disk_full_while_saving_keeps_previous_checkpoint_and_exports(tmp_path, 
         return real_save(self, checkpoint_number=checkpoint_number, **kwargs)
 
     monkeypatch.setattr(tf.train.CheckpointManager, "save", full_disk)
+    trained_steps = []
+
+    class RecordSteps(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            trained_steps.append(int(self.model.global_step.numpy()))
+
+    job = toy_gan.toy_job(run, toy_gan.ToyConfig(epochs=4, steps_per_epoch=2, save_every=2))
+    job.callbacks.append(RecordSteps())
     with pytest.raises(UserError) as info:
-        train(toy_gan.toy_job(run, toy_gan.ToyConfig(epochs=4, steps_per_epoch=2, save_every=2)))
+        train(job)
+    assert max(trained_steps) == 6  # the run stops at the failed save, it does not train on unsaved
     message = str(info.value)
     assert "No space left" in message and "ckpt-4" in message and "intact" in message
     assert "\n" not in message
