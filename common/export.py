@@ -115,12 +115,22 @@ def _export_config(config, changed: list, tflite: bool):
         return {**config, "module": None, "class_name": layer.__name__,
                 "registered_name": keras.saving.get_registered_name(layer),
                 "config": _export_config(inner, changed, tflite)}
-    if tflite and config.get("class_name") == "NarrowConv2D" and isinstance(inner, dict):
+    if tflite and _is_narrow_conv(config) and isinstance(inner, dict):
         # the converter needs a constant filter; Keras' Conv2D computes the same with the same weights
         changed.append("NarrowConv2D")
         return {**config, "module": "keras.layers", "class_name": "Conv2D", "registered_name": None,
                 "config": _export_config(inner, changed, tflite)}
     return {key: _export_config(value, changed, tflite) for key, value in config.items()}
+
+
+def _is_narrow_conv(config: dict) -> bool:
+    """A NarrowConv2D layer's config (its class_name shows Keras' Conv2D: common.layers keeps
+    Keras' class name for the weight paths; the registered name tells them apart)."""
+    import keras
+
+    from common.layers import NarrowConv2D
+
+    return config.get("registered_name") == keras.saving.get_registered_name(NarrowConv2D)
 
 
 def export_model(model, tflite: bool = False):
