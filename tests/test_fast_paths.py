@@ -27,6 +27,9 @@ def _photo_like(height, width, seed=0):
 
 @pytest.mark.parametrize("preset", ["paper", "keras-port"])
 def test_bfloat16_matches_float32(preset):
+    # seeded: the figures depend on the random weights (seeds 0-4: paper 35.2-36.0 dB, keras-port
+    # 70-73 dB with output spread 0.05-0.07), and other test modules run first in the same worker
+    keras.utils.set_random_seed(3)
     reference = build_generator(preset, init_std=None, **TINY)  # Glorot: activations of order 1
     out_conv = reference.get_layer("conv_out")
     kernel, bias = out_conv.get_weights()
@@ -40,7 +43,7 @@ def test_bfloat16_matches_float32(preset):
     fast = build_generator(preset, init_std=None, **TINY)
     fast.set_weights(weights)
     got = np.asarray(keras.Model(fast.input, fast.get_layer("tanh").output)(image))
-    assert got.dtype == np.float32 and np.std(expected) > 0.05
+    assert got.dtype == np.float32 and np.std(expected) > 0.03
     assert psnr(got, expected) >= 35.0
 
 
