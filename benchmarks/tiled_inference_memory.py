@@ -26,7 +26,7 @@ build = getattr(model, "build_generator", None) or getattr(model, "build_complet
 generator = build(**overrides)
 image = np.random.default_rng(0).uniform(-1, 1, (height, width, 3)).astype("float32")
 start = time.perf_counter()
-out = restore_array(generator, image, multiple=4, tile=tile or None)
+out = restore_array(generator, image, multiple=4, tile=tile)  # 0: the whole image
 elapsed = time.perf_counter() - start
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": round(elapsed, 1), "peak_mb": round(peak_mb), "shape": list(out.shape)}))
