@@ -98,8 +98,10 @@ def _private_folder(log: Path) -> Path:
 
 @contextlib.contextmanager
 def _browser_page(url: str, width: int = 1280, height: int = 1000):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect() has its own 5 s default, too short for a loaded 2-core CI machine
+    expect.set_options(timeout=60_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
         try:
