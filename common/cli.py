@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from common.errors import TrainingInterrupted, UserError
+from common.errors import TrainingInterrupted, UserError, first_line
 
 RUNS_ROOT = Path("runs")
 
@@ -40,8 +40,7 @@ def _environment_error(err: BaseException) -> str | None:
     """One line for a file, disk or memory problem our code did not name (an h5py error, a full
     disk, out of memory); None for anything else (a bug keeps its traceback)."""
     tf = sys.modules.get("tensorflow")
-    text = str(getattr(err, "message", None) or err).strip().splitlines()
-    first = (text[0] if text else type(err).__name__)[:300]
+    first = first_line(err, 300)
     if isinstance(err, MemoryError) or (tf is not None and isinstance(err, tf.errors.ResourceExhaustedError)):
         return "out of memory; lower --batch-size, or pass --tile to process images in tiles"
     if isinstance(err, OSError):

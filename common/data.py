@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from common.errors import UserError
+from common.errors import UserError, first_line
 from common.image_io import IMAGE_EXTENSIONS, list_images, read_image
 
 ORDERS = ("degraded_left", "target_left")
@@ -141,8 +141,7 @@ def report_skipped_items(when: str) -> int:
 
 
 def _reason(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:400]
+    return first_line(error, 400)
 
 
 def load_tolerant(source, index: int):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from common.errors import UserError
+from common.errors import UserError, first_line
 
 # Lower-case suffixes read_image and list_images accept (the formats Pillow decodes that matter).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -118,11 +118,6 @@ class _no_warnings(warnings.catch_warnings):
         return result
 
 
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0][:200] if lines else ""
-
-
 def read_image(path) -> np.ndarray:
     """Read an image file as RGB uint8 ``(H, W, 3)``.
 
@@ -156,7 +151,7 @@ def read_image(path) -> np.ndarray:
     except UserError:
         raise
     except Exception as error:  # noqa: BLE001 damaged files make Pillow's decoders raise anything
-        reason = (_first_line(error) or type(error).__name__).replace(f" '{path}'", "")
+        reason = first_line(error, 200).replace(f" '{path}'", "")
         raise UserError(f"{path}: cannot read image ({reason}); replace or remove the file "
                         f"(readable formats: {', '.join(IMAGE_EXTENSIONS)})") from error
     if array.ndim != 3 or array.shape[2] != 3 or array.shape[0] == 0 or array.shape[1] == 0:

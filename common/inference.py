@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from common.errors import UserError
-from common.image_io import IMAGE_EXTENSIONS, list_images, read_image, write_image
+from common.errors import UserError, first_line
+from common.image_io import IMAGE_EXTENSIONS, read_image, write_image
 from common.quiet import filtered_stderr
 
 
@@ -205,12 +205,6 @@ def output_paths(inputs: list[Path], output_dir: Path, suffix: str = "") -> list
     return targets
 
 
-def _first_line(text: str, limit: int = 240) -> str:
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    line = lines[0] if lines else ""
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 def failure_reason(error: BaseException, name=None, shape=None) -> str:
     """One line saying why an item failed (without the item's name in front)."""
     size = f" on this {shape[1]}x{shape[0]} image" if shape is not None else ""
@@ -219,12 +213,12 @@ def failure_reason(error: BaseException, name=None, shape=None) -> str:
             tf is not None and isinstance(error, tf.errors.ResourceExhaustedError)):
         return f"out of memory{size}; pass --tile 512 (or smaller) to process it in tiles"
     if isinstance(error, UserError):  # ours: already one line
-        text = _first_line(error, limit=1000)
+        text = first_line(error, limit=1000, default="")
         prefix = f"{name}: "
         return text[len(prefix):] if name is not None and text.startswith(prefix) else text
     if tf is not None and isinstance(error, tf.errors.OpError):
-        return f"{type(error).__name__}{size}: {_first_line(error.message)}"
-    return f"{type(error).__name__}{size}: {_first_line(error) or 'no message'}"
+        return f"{type(error).__name__}{size}: {first_line(error)}"
+    return f"{type(error).__name__}{size}: {first_line(error, default='no message')}"
 
 
 class Batch:

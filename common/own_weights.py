@@ -22,7 +22,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from common.errors import UserError
+from common.errors import UserError, first_line
 
 CHECKPOINT_DIR = "checkpoints"
 _CKPT_NAME = re.compile(r"^(ckpt-\d+)(\.index|\.data-\d+-of-\d+)?$")
@@ -32,10 +32,7 @@ _REDO = ("export or download it again, or pass the run directory (its checkpoint
 
 
 def _short(error: BaseException, limit: int = 160) -> str:
-    """The first line of an exception message, shortened (h5py / Keras messages run long)."""
-    text = str(error).strip().splitlines()
-    line = (text[0] if text else "") or type(error).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+    return first_line(error, limit)
 
 
 def _is_mismatch(error: BaseException) -> bool:

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from common import determinism
 from common.distribute import get_strategy, is_chief
-from common.errors import TrainingInterrupted, UserError  # noqa: F401 (re-exported)
+from common.errors import TrainingInterrupted, UserError, first_line  # noqa: F401 (re-exported)
 from common.precision import set_precision
 
 
@@ -121,8 +121,7 @@ def export_model(model: keras.Model, run_dir: Path, name: str) -> None:
 
 
 def _reason(error: BaseException) -> str:
-    text = str(getattr(error, "message", None) or error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
+    return first_line(error, 200)
 
 
 def config_record(job: TrainJob, policy: str, replicas: int) -> dict:
