@@ -2,7 +2,9 @@
 
 - ``restore_array``: reflect-pad to the multiple the network needs, run, crop back.
 - ``tile``: the image is cut into overlapping tiles processed one at a time and blended with
-  linear ramps, so memory is bounded by the tile size and no seams show.
+  linear ramps, so memory is bounded by the tile size and no seams show; the blending goes one
+  row of tiles at a time and hands final rows to ``finish`` (e.g. to uint8), so only a strip of
+  the result is ever held in float32 (``common.tiling`` counts these buffers).
 - ``process_files``: a file or folder with a progress bar; whatever goes wrong with one file is
   one ``failed FILE: reason`` line and the run goes on (:class:`Batch`, also used by the test
   scripts); the last line is ``N succeeded, M failed``. Outputs never overwrite inputs, and
@@ -55,7 +57,8 @@ _GRAPH_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def graph_call(model, batch, training: bool = False) -> np.ndarray:
-    """``model(batch)`` through a cached ``tf.function``.
+    """``model(batch)`` through a cached ``tf.function``; ``batch`` may be a list of arrays for a
+    model of several inputs (GLCIC's ``[image, mask]``).
 
     Called eagerly, a functional Keras model keeps every intermediate activation alive until the
     call returns (tens of GB for a dense network on a large tile); a graph frees each tensor after
@@ -69,7 +72,7 @@ def graph_call(model, batch, training: bool = False) -> np.ndarray:
         model_ref = weakref.ref(model)
         functions[training] = tf.function(lambda x: model_ref()(x, training=training), reduce_retracing=True)
     with filtered_stderr():  # Grappler's "remapper failed" lines on the first run of a graph
-        result = functions[training](tf.convert_to_tensor(batch, tf.float32))
+        result = functions[training](tf.nest.map_structure(lambda b: tf.convert_to_tensor(b, tf.float32), batch))
     return np.asarray(result, dtype=np.float32)
 
 
@@ -96,9 +99,33 @@ def _tile_starts(size: int, tile: int, step: int) -> list[int]:
     return starts
 
 
+# Final rows are divided by their weights and converted in blocks of about this many output pixels,
+# so the conversion's float32 temporaries stay small (12 MB each) whatever the image size.
+FINISH_BLOCK_PIXELS = 1 << 20
+
+
+def _emit(out, total, weights, start: int, out_h: int, out_w: int, finish):
+    """Rows ``start ..`` of the result are final: divide ``total`` (their weighted sums) by
+    ``weights`` (None: already the values), convert with ``finish`` and store them in ``out``
+    (allocated here on the first call, with ``finish``'s dtype). Returns ``out``."""
+    rows = min(total.shape[0], out_h - start)
+    step = max(1, FINISH_BLOCK_PIXELS // max(out_w, 1))
+    for first in range(0, max(rows, 0), step):
+        last = min(first + step, rows)
+        block = total[first:last, :out_w]
+        if weights is not None:
+            block /= np.maximum(weights[first:last, :out_w], 1e-8)
+        value = finish(block) if finish is not None else block
+        if out is None:
+            out = np.empty((out_h, out_w, value.shape[-1]), np.asarray(value).dtype)
+        out[start + first: start + last] = value
+    return out
+
+
 def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 1,
                   tile: int | None = None, overlap: int = 32, training: bool = False,
-                  min_size: int = MIN_NETWORK_SIZE) -> np.ndarray:
+                  min_size: int = MIN_NETWORK_SIZE, finish: Callable[[np.ndarray], np.ndarray] | None = None
+                  ) -> np.ndarray:
     """Run ``generator`` on one float32 image (H, W, C) in the generator's input range.
 
     Returns (H * scale, W * scale, C_out). ``tile`` (pixels of input) bounds memory; tiles overlap
@@ -107,9 +134,15 @@ def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 
     ``tile=0`` forces the whole image. ``training=True`` keeps dropout active (the
     official DeblurGAN inference mode). Images smaller than ``min_size`` are padded up to it
     (symmetric) and the result cropped back, so a 1x1 image works.
+
+    ``finish``: an elementwise conversion of the float32 result (e.g. to uint8), applied to blocks
+    of rows as soon as they are final; the result has its dtype. Tiles are run one row of tiles
+    (a strip) at a time and only the rows still receiving contributions are kept in float32
+    (sums and weights: tile x output width), so a large x4 result never exists in float32.
     """
     image = np.asarray(image, np.float32)
     height, width = image.shape[:2]
+    out_h, out_w = height * scale, width * scale
     if tile is None:
         from common.tiling import auto_tile
 
@@ -118,8 +151,10 @@ def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 
         raise UserError(f"--tile {tile}: use at least {min_size} pixels")
     if not tile or (height <= tile and width <= tile):
         padded = pad_to_multiple(image, multiple, min_size)
-        out = _run(generator, padded[None], training)[0]
-        return out[: height * scale, : width * scale]
+        result = _run(generator, padded[None], training)[0]
+        if finish is None:
+            return result[:out_h, :out_w]
+        return _emit(None, result, None, 0, out_h, out_w, finish)
     if tile < multiple or tile % multiple:
         raise UserError(f"--tile {tile}: must be a positive multiple of {multiple}")
     overlap = min(overlap, tile // 4)
@@ -127,23 +162,31 @@ def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 
     step = tile - overlap
     padded = pad_to_multiple(image, multiple, min_size)
     ph, pw = padded.shape[:2]
-    out = None
-    weight_sum = np.zeros((ph * scale, pw * scale, 1), np.float32)
-    for top in _tile_starts(ph, tile, step):
-        for left in _tile_starts(pw, tile, step):
+    tops, lefts = _tile_starts(ph, tile, step), _tile_starts(pw, tile, step)
+    out = total = weight_sum = None
+    for i, top in enumerate(tops):
+        # total / weight_sum hold output rows top * scale .. (top + tile) * scale: this strip,
+        # whose first rows may already hold the previous strip's contributions (the overlap)
+        for left in lefts:
             crop = padded[top: top + tile, left: left + tile]
             result = _run(generator, crop[None], training)[0]
-            if out is None:
-                out = np.zeros((ph * scale, pw * scale, result.shape[-1]), np.float32)
             th, tw = result.shape[:2]
+            if total is None:
+                total = np.zeros((th, pw * scale, result.shape[-1]), np.float32)
+                weight_sum = np.zeros((th, pw * scale, 1), np.float32)
             wy = _ramp(th, overlap * scale, top == 0, top + crop.shape[0] >= ph)
             wx = _ramp(tw, overlap * scale, left == 0, left + crop.shape[1] >= pw)
             weights = (wy[:, None] * wx[None, :])[..., None]
-            y0, x0 = top * scale, left * scale
-            out[y0: y0 + th, x0: x0 + tw] += result * weights
-            weight_sum[y0: y0 + th, x0: x0 + tw] += weights
-    out /= np.maximum(weight_sum, 1e-8)
-    return out[: height * scale, : width * scale]
+            x0 = left * scale
+            total[:th, x0: x0 + tw] += result * weights
+            weight_sum[:th, x0: x0 + tw] += weights
+        # rows above the next strip get nothing more: finish them, move the rest up
+        final = (tops[i + 1] - top) * scale if i + 1 < len(tops) else total.shape[0]
+        out = _emit(out, total[:final], weight_sum[:final], top * scale, out_h, out_w, finish)
+        kept = total.shape[0] - final
+        total[:kept], weight_sum[:kept] = total[final:], weight_sum[final:]  # numpy copies overlaps safely
+        total[kept:], weight_sum[kept:] = 0, 0
+    return out
 
 
 # ----------------------------------------------------------------------------- files

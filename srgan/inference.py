@@ -75,8 +75,9 @@ def run(loaded: Loaded, image: np.ndarray, *, tile: int | None = None, mask=None
     if tile and tile < 8:  # None: automatic, 0: whole image
         raise UserError(f"--tile {tile}: use at least 8 input pixels (e.g. --tile 128)")
     x = uint8_to_generator_input(image, config.lr_range)
-    out = restore_array(loaded.model, x, multiple=1, scale=config.scale, tile=tile)
-    return generator_output_to_uint8(out)
+    # converted to uint8 strip by strip: a x4 result is never held whole in float32
+    return restore_array(loaded.model, x, multiple=1, scale=config.scale, tile=tile,
+                         finish=generator_output_to_uint8)
 
 
 def add_model_flags(p):
