@@ -130,9 +130,10 @@ class PaperStep:
         return float(loss_g)
 
 
-def inference(channels_last: bool = False, bf16: bool = False):
-    """A function ``(N, 3, H, W) float32 -> output`` running the generator in eval mode, no grad."""
-    generator = Generator().eval()
+def inference(channels_last: bool = False, bf16: bool = False, generator: nn.Module | None = None):
+    """A function ``(N, 3, H, W) float32 -> output`` running the generator (default: the paper
+    generator; benchmarks/torch_generators.py passes the other families') in eval mode, no grad."""
+    generator = (Generator() if generator is None else generator).eval()
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     generator.to(memory_format=memory_format)
 
