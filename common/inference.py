@@ -99,17 +99,14 @@ def _tile_starts(size: int, tile: int, step: int) -> list[int]:
     return starts
 
 
-# Final rows are divided by their weights and converted in blocks of about this many output pixels,
-# so the conversion's float32 temporaries stay small (12 MB each) whatever the image size.
-FINISH_BLOCK_PIXELS = 1 << 20
-
-
 def _emit(out, total, weights, start: int, out_h: int, out_w: int, finish):
     """Rows ``start ..`` of the result are final: divide ``total`` (their weighted sums) by
     ``weights`` (None: already the values), convert with ``finish`` and store them in ``out``
     (allocated here on the first call, with ``finish``'s dtype). Returns ``out``."""
+    from common import tiling  # FINISH_BLOCK_PIXELS: the blocks' size, counted there
+
     rows = min(total.shape[0], out_h - start)
-    step = max(1, FINISH_BLOCK_PIXELS // max(out_w, 1))
+    step = max(1, tiling.FINISH_BLOCK_PIXELS // max(out_w, 1))
     for first in range(0, max(rows, 0), step):
         last = min(first + step, rows)
         block = total[first:last, :out_w]
@@ -184,7 +181,10 @@ def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 
         final = (tops[i + 1] - top) * scale if i + 1 < len(tops) else total.shape[0]
         out = _emit(out, total[:final], weight_sum[:final], top * scale, out_h, out_w, finish)
         kept = total.shape[0] - final
-        total[:kept], weight_sum[:kept] = total[final:], weight_sum[final:]  # numpy copies overlaps safely
+        for row in range(0, kept, final):  # blocks of at most `final` rows never overlap their source
+            rows = min(final, kept - row)
+            total[row: row + rows] = total[final + row: final + row + rows]
+            weight_sum[row: row + rows] = weight_sum[final + row: final + row + rows]
         total[kept:], weight_sum[kept:] = 0, 0
     return out
 

@@ -3,13 +3,29 @@
 The whole image is run at once when its activations fit the memory budget; otherwise the largest
 square tile that fits is used. The budget is the smaller of ``PEAK_BUDGET`` (3 GB of resident
 memory for the whole process, the target of issue 10 for a 4032x3024 photo) and half of the
-memory the system says is available, less what the process already holds.
+memory the system says is available, less what the process already holds (TensorFlow, the model,
+the image as read and converted to the network's range: ``restore_array`` is called with it).
 
 What a network needs per pixel is estimated from its TensorFlow graph at a small probe size:
 the ops are walked in order and every tensor is counted from the op that makes it to its last
 consumer (:func:`activation_bytes_per_pixel`). TensorFlow's runtime (oneDNN's reordered copies,
 two ops in flight at once, the allocator) needs more than that live set; ``SAFETY`` covers it and
 was measured with ``python benchmarks/run.py --memory`` (README, Performance).
+
+While the network runs, the image buffers are (``restore_array``, blending strip by strip):
+
+- per input pixel, the padded copy of the input (``IMAGE_BUFFERS_IN``);
+- per output pixel, the final (uint8) result, filled strip by strip (``IMAGE_BUFFERS_OUT``);
+- per output pixel of one strip (tile x scale rows, the whole output width), the float32 sums
+  and blending weights (``STRIP_BUFFERS``);
+- per output pixel of one tile, the weighted result and the weights (``TILE_BUFFERS_OUT``), per
+  input pixel of one tile, its contiguous copy (``TILE_BUFFERS_IN``);
+- the float32 temporaries of converting one block of final rows (``FINISH_TEMPORARIES``).
+
+Writing the PNG comes after the network's memory is freed: Pillow copies the result into its own
+4-byte-per-pixel image (``WRITE_BUFFERS_OUT``), so that phase needs the result plus the copy,
+7 bytes per output pixel whatever the tile, so it does not shrink the tile
+(:func:`memory_needed` reports both phases: 1.4 GB to write a x4 result of a 12 MP photo).
 
 :func:`choose_tile` is a pure function of sizes and memory (tested); :func:`auto_tile` feeds it
 this process's numbers.
@@ -25,10 +41,17 @@ PEAK_BUDGET = 3 * 1024 ** 3  # bytes: issue 10, "never more than 3 GB peak resid
 SAFETY = 2.0  # measured runtime peak / graph live-set estimate stays below this (README, Performance)
 PROBE = 64  # side of the probe image used to read a network's memory per pixel
 MIN_TILE, MAX_TILE = 64, 2048
-# restore_array's own float32 buffers per input pixel: the input, its padded copy, the output and
-# its blending weights (per output pixel), and the caller's conversions to and from uint8.
-IMAGE_BUFFERS_IN = 4 * 3 * 3
-IMAGE_BUFFERS_OUT = 4 * 3 * 3 + 4
+# Bytes of restore_array's and the caller's buffers (module docstring), float32 = 4 x 3 channels.
+IMAGE_BUFFERS_IN = 4 * 3  # per input pixel: the padded copy
+IMAGE_BUFFERS_OUT = 3  # per output pixel: the uint8 result
+STRIP_BUFFERS = 4 * 3 + 4  # per output pixel of a strip: weighted sums and weights
+TILE_BUFFERS_IN = 4 * 3  # per input pixel of a tile: the crop handed to TensorFlow
+TILE_BUFFERS_OUT = 4 * 3 + 4  # per output pixel of a tile: result x weights, the weights
+# Final rows are divided by their weights and converted in blocks of about this many output pixels
+# (restore_array), so the conversion's float32 temporaries stay small whatever the image size:
+FINISH_BLOCK_PIXELS = 1 << 20
+FINISH_TEMPORARIES = 3 * 4 * 3  # per pixel of such a block: three float32 temporaries at once
+WRITE_BUFFERS_OUT = 4  # per output pixel: Pillow's copy (RGB is stored as 4 bytes) when writing
 
 _ESTIMATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -38,19 +61,50 @@ def choose_tile(height: int, width: int, *, bytes_per_pixel: float, budget_bytes
     """Tile side (input pixels) for an ``height x width`` image, or 0 for the whole image.
 
     ``bytes_per_pixel``: the network's working memory per input pixel (safety factor included);
-    ``budget_bytes``: what the image buffers and the network together may use. The tile is a
-    multiple of ``multiple``, at least ``min_tile`` (even when the budget is smaller: a tile that
-    small would be all overlap), at most ``max_tile``.
+    ``budget_bytes``: what the image buffers and the network together may use. The tile ``t`` is
+    the largest with ``image_bytes + t^2 * tile_bytes_per_pixel + t * strip_bytes_per_row <=
+    budget`` (:func:`memory_needed`), a multiple of ``multiple``, at least ``min_tile`` (even when
+    the budget is smaller: a tile that small would be all overlap), at most ``max_tile``.
     """
-    pixels = height * width
-    buffers = pixels * (IMAGE_BUFFERS_IN + IMAGE_BUFFERS_OUT * scale * scale)
-    room = budget_bytes - buffers
-    if pixels * bytes_per_pixel <= room:
+    image_bytes, whole_bytes, tile_square, tile_row = _memory_terms(height, width, bytes_per_pixel, scale,
+                                                                    multiple)
+    room = budget_bytes - image_bytes
+    if whole_bytes <= room:
         return 0
-    side = int(math.sqrt(max(room, 0.0) / bytes_per_pixel)) if bytes_per_pixel > 0 else max_tile
+    if tile_square <= 0:
+        side = max_tile
+    else:  # the positive root of tile_square * t^2 + tile_row * t = room
+        room = max(room, 0.0)
+        side = int((math.sqrt(tile_row * tile_row + 4 * tile_square * room) - tile_row) / (2 * tile_square))
     side = min(max(side, min_tile), max_tile)
     side -= side % multiple
     return max(side, multiple)
+
+
+def _memory_terms(height, width, bytes_per_pixel, scale, multiple):
+    """(bytes whatever the tile, the network on the whole image, per tile side squared, per tile side)."""
+    pixels = height * width
+    image_bytes = (pixels * (IMAGE_BUFFERS_IN + IMAGE_BUFFERS_OUT * scale * scale)
+                   + FINISH_BLOCK_PIXELS * FINISH_TEMPORARIES)
+    padded_width = width + (-width) % max(multiple, 1)
+    tile_square = bytes_per_pixel + TILE_BUFFERS_IN + TILE_BUFFERS_OUT * scale * scale
+    tile_row = STRIP_BUFFERS * scale * scale * padded_width  # a strip: tile x scale output rows
+    return image_bytes, pixels * bytes_per_pixel, tile_square, tile_row
+
+
+def memory_needed(height: int, width: int, tile: int, *, bytes_per_pixel: float, scale: int = 1,
+                  multiple: int = 4) -> dict:
+    """The model's bytes for this image and ``tile`` (0: whole): ``run_bytes`` while the network
+    runs, ``write_bytes`` while the PNG is written (the result and Pillow's copy)."""
+    image_bytes, whole_bytes, tile_square, tile_row = _memory_terms(height, width, bytes_per_pixel, scale,
+                                                                    multiple)
+    if tile and (height > tile or width > tile):
+        network = tile * tile * tile_square + tile * tile_row
+    else:
+        network = whole_bytes
+    out_pixels = height * width * scale * scale
+    return {"run_bytes": image_bytes + network,
+            "write_bytes": out_pixels * (IMAGE_BUFFERS_OUT + WRITE_BUFFERS_OUT)}
 
 
 def available_memory() -> int:

@@ -154,7 +154,9 @@ def test_strip_blending_never_holds_the_result_in_float32(fake_run, monkeypatch)
 
     from srgan.data import generator_output_to_uint8
 
-    monkeypatch.setattr(inference, "FINISH_BLOCK_PIXELS", 4096)
+    from common import tiling
+
+    monkeypatch.setattr(tiling, "FINISH_BLOCK_PIXELS", 4096)
     image = rng.uniform(-1, 1, (128, 200, 3)).astype("float32")
     float_result = 128 * 4 * 200 * 4 * 3 * 4
     strip = 12 * 4 * 200 * 4 * (3 * 4 + 4)

@@ -17,12 +17,68 @@ def test_whole_image_when_it_fits():
     assert tiling.choose_tile(720, 1280, bytes_per_pixel=1000, budget_bytes=2000 * MB) == 0
 
 
-def test_tile_is_the_largest_multiple_that_fits():
-    budget, bpp = 1500 * MB, 1536.0
-    tile = tiling.choose_tile(3024, 4032, bytes_per_pixel=bpp, budget_bytes=budget, multiple=4)
-    assert tile % 4 == 0 and tiling.MIN_TILE <= tile < 3024
-    room = budget - 3024 * 4032 * (tiling.IMAGE_BUFFERS_IN + tiling.IMAGE_BUFFERS_OUT)
-    assert tile * tile * bpp <= room < (tile + 4) ** 2 * bpp
+@pytest.mark.parametrize("scale, bpp, multiple, budget_mb", [
+    (1, 1536.0, 4, 1500), (1, 16384.0, 1, 2200), (4, 24576.0, 1, 2200), (2, 3000.0, 8, 900)])
+def test_tile_is_the_largest_multiple_that_fits(scale, bpp, multiple, budget_mb):
+    budget = budget_mb * MB
+    tile = tiling.choose_tile(3024, 4032, bytes_per_pixel=bpp, budget_bytes=budget, multiple=multiple,
+                              scale=scale)
+    assert tile % multiple == 0 and tiling.MIN_TILE <= tile < 3024
+
+    def needed(t):
+        return tiling.memory_needed(3024, 4032, t, bytes_per_pixel=bpp, scale=scale, multiple=multiple)["run_bytes"]
+
+    assert needed(tile) <= budget < needed(tile + multiple)
+    assert needed(0) > budget  # the whole image would not fit
+
+
+def test_a_streamed_x4_photo_leaves_room_for_large_tiles():
+    # SRGAN (24 KB per input pixel by its graph) on a 12 MP photo with 2.2 GB left: the x4 result
+    # (195 MP) is held as uint8 and only a strip in float32, so tiles of ~230 px fit. Holding the
+    # result and its weights in float32 (16 bytes per output pixel, 3.1 GB) would leave nothing.
+    tile = tiling.choose_tile(3024, 4032, bytes_per_pixel=24576, budget_bytes=2200 * MB, multiple=1, scale=4)
+    assert 200 <= tile <= 260
+    need = tiling.memory_needed(3024, 4032, tile, bytes_per_pixel=24576, scale=4, multiple=1)
+    strip = tile * 4 * 4032 * 4 * tiling.STRIP_BUFFERS
+    assert 3024 * 4032 * 16 * 3 <= need["run_bytes"] - strip  # the uint8 result is counted
+    assert 3024 * 4032 * 16 * 7 == need["write_bytes"]  # the result and Pillow's RGBX copy
+
+
+def test_wider_images_take_smaller_tiles():
+    # the strip buffers grow with the output width: same budget left for the network, smaller tile
+    def tile_for(width):
+        fixed = tiling.memory_needed(1000, width, 0, bytes_per_pixel=0, scale=4, multiple=1)["run_bytes"]
+        return tiling.choose_tile(1000, width, bytes_per_pixel=20000, budget_bytes=fixed + 600 * MB,
+                                  multiple=1, scale=4)
+
+    narrow, wide = tile_for(1000), tile_for(8000)
+    assert 0 < wide < narrow
+
+
+def test_memory_model_covers_restore_arrays_own_buffers(monkeypatch):
+    # What restore_array allocates with numpy (tracemalloc) for a x4 image with a numpy "network"
+    # whose own arrays are counted as its bytes per pixel: within the model, and not far below it.
+    import tracemalloc
+
+    from common import inference
+    from srgan.data import generator_output_to_uint8
+
+    def network(generator, batch, training):  # x4 nearest upscaling: s and s*s copies of the input
+        return np.repeat(np.repeat(batch[0], 4, 0), 4, 1)[None]
+
+    network_bpp = 4 * 3 * (4 + 16)
+    monkeypatch.setattr(inference, "_run", network)
+    monkeypatch.setattr(tiling, "FINISH_BLOCK_PIXELS", 4096)
+    image = np.random.default_rng(2).uniform(-1, 1, (96, 160, 3)).astype("float32")
+    tracemalloc.start()
+    try:
+        out = restore_array(None, image, multiple=1, scale=4, tile=32, overlap=8, finish=generator_output_to_uint8)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert out.shape == (384, 640, 3)
+    model = tiling.memory_needed(96, 160, 32, bytes_per_pixel=network_bpp, scale=4, multiple=1)["run_bytes"]
+    assert 0.6 * model <= peak <= model, (peak, model)
 
 
 def test_more_memory_never_gives_a_smaller_tile():
