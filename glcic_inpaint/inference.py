@@ -56,17 +56,15 @@ def load(weights: str | os.PathLike | None = None, preset: str | None = None, *,
 def run(loaded: Loaded, image: np.ndarray, *, tile: int | None = None, mask: np.ndarray | None = None,
         blend: str | None = None, **options) -> np.ndarray:
     """Complete the holes (``mask`` (H, W), 1 = hole) of a uint8 image at its own size; uint8 out.
-    ``blend="poisson"``: the paper's post-processing. GLCIC has no tiling (it needs the whole context)."""
-    from common.errors import UserError
 
+    The network runs only around the holes (:mod:`glcic_inpaint.regions`): ``tile=None`` in one crop
+    when it fits the memory budget, else in tiles; ``tile=N``: output tiles of N x N pixels;
+    ``tile=0``: the whole image at once. ``blend="poisson"``: the paper's post-processing."""
     if options:
         raise TypeError(f"glcic_inpaint run(): unknown option(s) {', '.join(options)}")
     if mask is None:
         raise TypeError("glcic_inpaint run(): mask= is required (H, W), 1 = hole")
-    if tile:
-        raise UserError("--tile: GLCIC completes each image whole (its global discriminator and "
-                        "dilated convs need the whole context); drop --tile")
-    return complete(loaded.model, image, mask, loaded.config, blend)
+    return complete(loaded.model, image, mask, loaded.config, blend, tile=tile)
 
 
 def load_from_args(args) -> Loaded:
@@ -130,31 +128,120 @@ def fit_square(image: np.ndarray, size: int, nearest: bool = False) -> np.ndarra
 
 
 # ----------------------------------------------------------------------------- completion
-def complete(inpainter, image: np.ndarray, mask: np.ndarray, config: Config,
-             blend: str | None = None) -> np.ndarray:
-    """Complete one uint8 image at its own size; returns uint8 of the same shape.
+MIN_TILE = 8  # smallest --tile accepted (as common.inference.restore_array)
+# Per crop pixel beyond the completion network's activations: the inpainter's image, mask, prepared
+# input and composite tensors, and our float32 crop, mask and output copies (bytes).
+CROP_BUFFERS = 4 * (3 + 1 + 4 + 3 + 3 + 3 + 1 + 3)
 
-    The image is reflect-padded (bottom / right) to a multiple of 4 with those pixels known; the
-    padding is cropped off. ``blend="poisson"``: the paper's post-processing (:func:`poisson_blend`).
-    Pixels outside the hole are returned unchanged.
-    """
+
+def check_tile(tile: int | None) -> None:
+    """A UserError for a --tile that is negative or under :data:`MIN_TILE` (0 = whole image)."""
+    from common.errors import UserError
+
+    if tile is not None and (tile < 0 or 0 < tile < MIN_TILE):
+        raise UserError(f"--tile {tile}: give at least {MIN_TILE} output pixels, or 0 for the whole image")
+
+
+def _pad(image: np.ndarray, mask: np.ndarray):
+    """The image (any dtype) and the mask (H, W, 1) padded at the bottom / right to a multiple of 4,
+    reflected when the image is large enough (else symmetric); padded pixels are known (mask 0)."""
     height, width = image.shape[:2]
     pad_h, pad_w = (-height) % 4, (-width) % 4
-    x = to_model(image, config)
     m = np.asarray(mask, np.float32).reshape(height, width, 1)
     if pad_h or pad_w:
         mode = "reflect" if pad_h < height and pad_w < width else "symmetric"
-        x = np.pad(x, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
+        image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
         m = np.pad(m, ((0, pad_h), (0, pad_w), (0, 0)))
-    out = np.asarray(inpainter([x[None], m[None]], training=False))[0, :height, :width]
-    result = to_uint8(out, config)
+    return image, m
+
+
+def _network(inpainter):
+    """The completion network inside the inpainter (what the memory estimate reads)."""
+    import keras
+
+    for layer in inpainter.layers:
+        if isinstance(layer, keras.Model):
+            return layer
+    return inpainter
+
+
+def _bytes_per_pixel(inpainter) -> float:
+    """The inpainter's working memory per crop pixel: the completion network's graph estimate
+    (common.tiling, safety factor included) plus :data:`CROP_BUFFERS`."""
+    from common.tiling import activation_bytes_per_pixel
+
+    return activation_bytes_per_pixel(_network(inpainter)) + CROP_BUFFERS
+
+
+def plan_tiles(inpainter, hole: np.ndarray, padded_shape, tile: int | None = None, margin=None):
+    """The :class:`~glcic_inpaint.regions.Tile` list for ``hole`` (H, W bool): ``tile=None`` one crop
+    around all holes when it fits :func:`common.tiling.memory_budget`, else output tiles of the
+    largest side that fits; ``tile=N`` output tiles of N pixels. ``margin`` overrides the receptive
+    field ((before rows, cols), (after rows, cols)); only for tests."""
+    from common.tiling import PROBE, memory_budget
+    from glcic_inpaint import regions
+
+    check_tile(tile)
+    field = regions.receptive_field(inpainter)
+    tiles = regions.plan(hole, field, padded_shape, tile, margin)
+    if tile is None and tiles and tiles[0].crop_pixels > PROBE * PROBE * 16:
+        per_pixel = _bytes_per_pixel(inpainter)
+        budget = memory_budget()
+        if tiles[0].crop_pixels * per_pixel > budget:
+            side = regions.tile_for_budget(field, per_pixel, budget)
+            tiles = regions.plan(hole, field, padded_shape, side, margin)
+    return tiles
+
+
+def complete_regions(inpainter, image: np.ndarray, mask: np.ndarray, config: Config,
+                     tile: int | None = None, margin=None):
+    """Yield ``(keep, output)``: the network's float32 output (preset range) over each kept box
+    ``(top, left, bottom, right)``; the boxes cover every hole pixel once. ``tile``: as :func:`run`
+    (0: one box, the whole image). Each crop runs through a cached graph
+    (:func:`common.inference.graph_call`), so activations are freed as it goes."""
+    from common.inference import graph_call
+
+    height, width = image.shape[:2]
+    padded, m = _pad(np.asarray(image), mask)
+    if tile == 0:
+        out = graph_call(inpainter, [to_model(padded, config)[None], m[None]])[0]
+        yield (0, 0, height, width), out[:height, :width]
+        return
+    hole = m[:height, :width, 0] > 0.5
+    for part in plan_tiles(inpainter, hole, padded.shape[:2], tile, margin):
+        top, left, bottom, right = part.crop
+        out = graph_call(inpainter, [to_model(padded[top:bottom, left:right], config)[None],
+                                     m[None, top:bottom, left:right]])[0]
+        k_top, k_left, k_bottom, k_right = part.keep
+        yield part.keep, out[k_top - top: k_bottom - top, k_left - left: k_right - left]
+
+
+def complete(inpainter, image: np.ndarray, mask: np.ndarray, config: Config,
+             blend: str | None = None, tile: int | None = None) -> np.ndarray:
+    """Complete one uint8 image at its own size; returns uint8 of the same shape.
+
+    The network sees the image reflect-padded (bottom / right) to a multiple of 4 with those pixels
+    known, or crops of that padded image around the holes (:func:`complete_regions`; the same
+    values inside the holes). ``blend="poisson"``: the paper's post-processing
+    (:func:`poisson_blend`). Pixels outside the hole are returned unchanged.
+    """
+    if blend not in (None, "none", "poisson"):
+        raise ValueError(f"blend must be None, 'none' or 'poisson', got {blend!r}")
+    height, width = image.shape[:2]
     hole = np.asarray(mask).reshape(height, width) > 0.5
-    result[~hole] = image[~hole]
+    result = np.array(image, np.uint8, copy=True)
+    for (top, left, bottom, right), out in complete_regions(inpainter, image, mask, config, tile):
+        inside = hole[top:bottom, left:right]
+        result[top:bottom, left:right][inside] = to_uint8(out, config)[inside]
     if blend == "poisson":
         result = poisson_blend(result, mask)
-    elif blend not in (None, "none"):
-        raise ValueError(f"blend must be None, 'none' or 'poisson', got {blend!r}")
     return result
+
+
+# Pixels around the holes' bounding box that poisson_blend keeps: fast marching (radius 1) reads
+# the hole's neighbours, the Poisson solve only the box (tests/test_glcic_regions.py: equal to the
+# whole image's result).
+POISSON_MARGIN = 8
 
 
 def poisson_blend(completed: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -164,16 +251,35 @@ def poisson_blend(completed: np.ndarray, mask: np.ndarray) -> np.ndarray:
     2. ``cv2.seamlessClone`` (Poisson, NORMAL_CLONE) blends the network's completion into that,
        placed at the centre of the mask's bounding box (so it does not move).
 
-    Holes touching the border are handled by blending on a reflect-padded copy (OpenCV's
-    seamlessClone needs the region strictly inside the image). uint8 in, uint8 out; pixels
-    outside the hole are returned unchanged.
+    Both run on a crop: the holes' bounding box plus :data:`POISSON_MARGIN` pixels (the same
+    result as the whole image, less memory on a large photo). uint8 in, uint8 out; pixels outside
+    the hole are returned unchanged.
     """
+    from glcic_inpaint.regions import bbox
+
+    image = np.ascontiguousarray(completed, np.uint8)
+    hole = np.asarray(mask).reshape(image.shape[:2]) > 0.5
+    box = bbox(hole)
+    if box is None:
+        return image.copy()
+    top, left = max(0, box[0] - POISSON_MARGIN), max(0, box[1] - POISSON_MARGIN)
+    bottom, right = box[2] + POISSON_MARGIN, box[3] + POISSON_MARGIN
+    out = image.copy()
+    out[top:bottom, left:right] = _poisson_whole(image[top:bottom, left:right], hole[top:bottom, left:right])
+    return out
+
+
+def _poisson_whole(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """:func:`poisson_blend` on the whole of ``image`` (uint8) with ``hole`` (H, W bool).
+
+    Holes touching the border are handled by blending on a reflect-padded copy (OpenCV's
+    seamlessClone needs the region strictly inside the image)."""
     import cv2
 
     from glcic_inpaint.masks import mask_bbox_centre
 
-    image = np.ascontiguousarray(completed, np.uint8)
-    hole = (np.asarray(mask).reshape(image.shape[:2]) > 0.5).astype(np.uint8) * 255
+    image = np.ascontiguousarray(image, np.uint8)
+    hole = hole.astype(np.uint8) * 255
     if not hole.any():
         return image.copy()
     pad = 2

@@ -9,6 +9,7 @@ Masks: PNG, white = hole, the size of their image. ``--masks`` is one file (used
 or a folder holding ``<image name>.png`` for each input. Without ``--masks`` the bundled sample
 photos use their own masks, and other images get 2-4 random holes (official inpaint.lua), saved
 next to the result as ``<name>_mask.png``. Writes ``<name>.png`` (the completed image).
+The network runs only around the holes (``--tile``: ``glcic_inpaint.regions``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ def build_parser():
                    help="poisson: the paper's post-processing (fast marching, then Poisson "
                         "blending with OpenCV's seamlessClone)")
     p.add_argument("--mask-seed", type=int, default=0, help="seed of random holes (no --masks)")
+    # GLCIC's own meaning of the shared --tile: the network runs only around the holes
+    p._option_string_actions["--tile"].help = (
+        "the network runs only on the holes plus its receptive field (about 150 px each way), in one "
+        "crop when that fits under a 3 GB peak, else in tiles (the default); N: output tiles of N x N "
+        "pixels around the holes (same result, less memory); 0 = the whole image at once")
     from glcic_inpaint.inference import add_model_flags
 
     return add_model_flags(p)
@@ -62,17 +68,15 @@ def find_mask(masks: Path, image_path: Path) -> Path:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.tile:
-        raise UserError("--tile: GLCIC completes each image whole (its global discriminator and "
-                        "dilated convs need the whole context); drop --tile")
-    from common.precision import set_precision
+    from common.precision import set_inference_precision
 
-    set_precision(args.precision)
+    set_inference_precision(args.precision, "glcic_inpaint")
     from common.inference import collect_inputs, process_files
     from common.sample_data import sample_dir
-    from glcic_inpaint.inference import load_from_args, run
+    from glcic_inpaint.inference import check_tile, load_from_args, run
     from glcic_inpaint.masks import load_mask, save_mask
 
+    check_tile(args.tile)
     loaded = load_from_args(args)
     masks = Path(args.masks).expanduser() if args.masks else None
     if args.input is None:
@@ -94,7 +98,7 @@ def main(argv=None) -> int:
             save_mask(output / f"{path.stem}_mask.png", mask)
         else:  # a missing or mismatched mask fails this image only
             mask = load_mask(find_mask(masks, path), image.shape[:2])
-        return run(loaded, image, mask=mask, blend=blend)
+        return run(loaded, image, mask=mask, blend=blend, tile=args.tile)
 
     _, failures = process_files(inputs, output, transform, desc="inpainting", with_path=True)
     return 1 if failures else 0
