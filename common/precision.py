@@ -9,8 +9,6 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import keras
-
 CHOICES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -50,11 +48,59 @@ def resolve_precision(name: str = "auto") -> str:
 
 def set_precision(name: str = "auto") -> str:
     """Set the global dtype policy and return the concrete policy name."""
+    import keras  # here, so that the command-line parsers can import this module without Keras
+
     policy = resolve_precision(name)
     keras.config.set_dtype_policy(policy)
     return policy
 
 
+# Families whose generators stay float32 under ``--precision auto`` at inference, because their
+# 16-bit output was measured further than 40 dB PSNR from the float32 output (issue 10;
+# benchmarks/precision_agreement.py). Empty: every generator measured at >= 40 dB.
+INFERENCE_FLOAT32_FAMILIES: frozenset[str] = frozenset()
+
+INFERENCE_HELP = ("auto: mixed_bfloat16 on CPUs with bfloat16 units (AVX-512 BF16 / AMX), "
+                  "mixed_float16 on a GPU, else float32 (a generator whose 16-bit output was measured "
+                  "below 40 dB PSNR from its float32 output stays float32: "
+                  "benchmarks/precision_agreement.py). float32: the exact float32 path")
+
+
+def resolve_inference_precision(name: str, family: str) -> str:
+    """``--precision`` of predict.py / test.py / the web page: as :func:`resolve_precision`, except
+    that ``auto`` stays float32 for the families in :data:`INFERENCE_FLOAT32_FAMILIES`."""
+    if name == "auto" and family in INFERENCE_FLOAT32_FAMILIES:
+        return "float32"
+    return resolve_precision(name)
+
+
+def describe_precision(name: str, policy: str, family: str | None = None) -> str:
+    """The ``precision:`` line the inference scripts print: what ``name`` became, and why."""
+    if name != "auto":
+        return f"precision: {policy}"
+    if policy == "float32":
+        why = ("this generator's 16-bit output is not close enough to float32"
+               if family in INFERENCE_FLOAT32_FAMILIES else "no GPU and no bfloat16 units")
+        return f"precision: float32 (auto: {why})"
+    where = "a GPU" if policy == "mixed_float16" else "this CPU's bfloat16 units"
+    return f"precision: {policy} (auto, for {where}; --precision float32 for the exact float32 path)"
+
+
+def set_inference_precision(name: str, family: str) -> str:
+    """Set the dtype policy of predict.py / test.py, print the ``precision:`` line on stderr and
+    return the concrete policy name. Must run before the generator is built."""
+    import sys
+
+    import keras
+
+    policy = resolve_inference_precision(name, family)
+    keras.config.set_dtype_policy(policy)
+    print(describe_precision(name, policy, family), file=sys.stderr)
+    return policy
+
+
 def uses_loss_scaling() -> bool:
     """float16 needs loss scaling; bfloat16 has float32's exponent range and does not."""
+    import keras
+
     return keras.config.dtype_policy().name == "mixed_float16"

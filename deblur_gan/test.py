@@ -35,11 +35,11 @@ def main(argv=None) -> int:
     from common.image_io import write_image
     from common.inference import Batch
     from common.reports import DEBLUR_HEADER, deblur_record, deblur_row, finish_deblur_report
-    from common.precision import set_precision
+    from common.precision import set_inference_precision
     from common.sample_data import sample_dir
     from deblur_gan.inference import load_from_args, run
 
-    set_precision(args.precision)
+    set_inference_precision(args.precision, "deblur_gan")
     loaded = load_from_args(args)
     cfg = loaded.config
     data = Path(args.data) if args.data else sample_dir("blurred_pairs")

@@ -29,11 +29,11 @@ def main(argv=None) -> int:
 
     from common.grids import save_grid
     from common.inference import collect_inputs, process_files
-    from common.precision import set_precision
+    from common.precision import set_inference_precision
     from common.sample_data import sample_dir
     from dgf_deblur.inference import load_from_args, run
 
-    set_precision(args.precision)
+    set_inference_precision(args.precision, "dgf_deblur")
     loaded = load_from_args(args)
     source = Path(args.input) if args.input else sample_dir("blurred_pairs") / "test" / "A"
     inputs = collect_inputs(source)

@@ -60,9 +60,9 @@ def _mask_for(name: str, path: Path, masks_dir: Path | None, shape, index: int, 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from common.precision import set_precision
+    from common.precision import set_inference_precision
 
-    set_precision(args.precision)
+    set_inference_precision(args.precision, "glcic_inpaint")
     from glcic_inpaint.inference import load, load_from_args
 
     final = load_from_args(args)

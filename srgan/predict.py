@@ -33,14 +33,14 @@ def main(argv=None) -> int:
 
     from common.grids import save_grid
     from common.inference import collect_inputs, process_files
-    from common.precision import set_precision
+    from common.precision import set_inference_precision
     from common.sample_data import sample_dir
     from srgan.data import bicubic_upscale
     from srgan.inference import label, load_from_args, run
 
     inputs = collect_inputs(args.input if args.input else sample_dir("lr_images"))
     output_dir = Path(args.output) if args.output else Path("outputs") / "srgan" / "predict"
-    set_precision(args.precision)
+    set_inference_precision(args.precision, "srgan")
     loaded = load_from_args(args)
     config = loaded.config
 

@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     from common.image_io import read_image, write_image
     from common.inference import Batch
     from common.metrics import psnr, psnr_y, ssim, ssim_y
-    from common.precision import set_precision
+    from common.precision import set_inference_precision
     from common.sample_data import sample_dir
     from srgan.data import downscale_uint8, mod_crop
     from srgan.inference import label, load_from_args, run
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
         hr_files = hr_files[: args.limit]
     lr_pairs = match_lr(hr_files, Path(args.lr_dir)) if args.lr_dir else None
     output_dir = Path(args.output) if args.output else Path("outputs") / "srgan" / "test"
-    set_precision(args.precision)
+    set_inference_precision(args.precision, "srgan")
     loaded = load_from_args(args)
     config = loaded.config
     scale = config.scale
