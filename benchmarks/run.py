@@ -1,7 +1,8 @@
 """Speed and memory of every family, and a PyTorch baseline measured in the same run.
 
     python benchmarks/run.py                    # everything (long: tens of minutes on 2 cores)
-    python benchmarks/run.py --quick            # DeblurGAN paper vs PyTorch + retracing (< 5 min)
+    python benchmarks/run.py --quick            # DeblurGAN paper, then SRGAN / DGF / GLCIC vs PyTorch (< 5 min)
+    python benchmarks/run.py --inference-only --small   # each family's default generator vs PyTorch
     python benchmarks/run.py --family srgan --json srgan.json
     python benchmarks/run.py --photo            # peak memory of default-flag inference on 4032x3024
 
@@ -17,7 +18,10 @@ programs hits every contender alike; the figures are medians. Cases:
   traced graph's convolutions and matmuls; ``peak`` is their share of the measured matmul peak.
 - ``train``: one full training step of a preset at its own crop and batch size.
 - ``torch``: PyTorch CPU, the same DeblurGAN paper generator / training step
-  (``benchmarks/torch_deblurgan.py``), float32 and bf16 autocast with channels-last.
+  (``benchmarks/torch_deblurgan.py``) and the same SRGAN, DGF and GLCIC generators as our presets
+  build (``benchmarks/torch_generators.py``; tests/test_torch_generators.py loads our weights into
+  them and checks the outputs agree), float32 and bf16 autocast, contiguous and channels-last. Each
+  family's generator section prints ours (``--precision auto``) against PyTorch's best.
 - ``matmul``: the machine's peak: the best of a 4096^3 matmul (TF and PyTorch) and a batch of
   3x3 256->256 convolutions (TF), in float32 and bfloat16.
 - ``retrace``: graph traces of ``common.inference`` for 20 images of mixed sizes.
@@ -193,11 +197,18 @@ def _case_torch(spec):
     torch.manual_seed(0)
     channels_last, bf16 = spec.get("channels_last", False), spec.get("bf16", False)
     height, width = spec.get("size", (256, 256))
-    x = torch.rand(1, 3, height, width) * 2 - 1
+    family = spec.get("family", "deblur_gan")
     if spec["what"] == "infer":
-        run = torch_deblurgan.inference(channels_last=channels_last, bf16=bf16)
+        if family == "deblur_gan":  # the paper generator
+            run, channels = torch_deblurgan.inference(channels_last=channels_last, bf16=bf16), 3
+        else:  # SRGAN, DGF, GLCIC: the same networks as our builders make (torch_generators.py)
+            import torch_generators
+
+            run, channels = torch_generators.inference(family, spec.get("preset"), channels_last, bf16)
+        x = torch.rand(1, channels, height, width) * 2 - 1
         run(x)
         return (lambda: run(x)), {}
+    x = torch.rand(1, 3, height, width) * 2 - 1
     step = torch_deblurgan.PaperStep(channels_last=channels_last, bf16=bf16)
     y = torch.rand(1, 3, height, width) * 2 - 1
     step(x, y)
@@ -505,18 +516,21 @@ def policies() -> list[str]:
 AUTO_POLICY = "mixed_float16" if Path("/proc/driver/nvidia/version").exists() else None  # set in main()
 
 
-def _torch_cases(what: str) -> dict:
+def _torch_cases(what: str, network: dict | None = None, float32_channels_last: bool = True) -> dict:
+    """PyTorch contenders: float32, bf16 autocast, bf16 autocast channels-last (and float32
+    channels-last). ``network``: family / preset / size of the generator (default: DeblurGAN paper)."""
     variants = {"pytorch float32": {}, "pytorch bf16": {"bf16": True},
                 "pytorch bf16 channels-last": {"bf16": True, "channels_last": True}}
-    if what == "infer":
+    if what == "infer" and float32_channels_last:
         variants["pytorch float32 channels-last"] = {"channels_last": True}
-    return {name: {"kind": "torch", "what": what, **options} for name, options in variants.items()}
+    return {name: {"kind": "torch", "what": what, **(network or {}), **options} for name, options in variants.items()}
 
 
-def _ratios(rows: list[dict], results: dict) -> None:
-    """Print and record ours (default --precision auto) against PyTorch's float32 and its best."""
+def _ratios(rows: list[dict], results: dict | None, ours_name: str | None = None) -> None:
+    """Print and record ours (default --precision auto; row ``ours_name``, default ``ours <policy>``)
+    against PyTorch's float32 and its best: PyTorch's median / ours, above 1 when ours is faster."""
     timed = {r["name"]: r["median_ms"] for r in rows if r.get("median_ms")}
-    ours = timed.get(f"ours {AUTO_POLICY}")
+    ours = timed.get(ours_name or f"ours {AUTO_POLICY}")
     torch_rows = {k: v for k, v in timed.items() if k.startswith("pytorch")}
     if not ours or not torch_rows:
         return
@@ -550,16 +564,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true",
-                        help="DeblurGAN paper generator and training step vs PyTorch, peak, retracing")
+                        help="DeblurGAN paper generator and training step vs PyTorch, the other families' default "
+                             "generators at their first size vs PyTorch, peak, retracing")
     parser.add_argument("--family", choices=sorted(STANDARD_SIZES), help="only this family")
     parser.add_argument("--json", help="write every result to this JSON file")
     parser.add_argument("--reps", type=int, help="timed rounds per comparison (default 7, --quick 5)")
     parser.add_argument("--photo", action="store_true",
                         help="only: peak memory of default-flag inference on a 4032x3024 photo per family")
     parser.add_argument("--inference-only", action="store_true",
-                        help="only the per-family generator timings (no PyTorch, training, seams)")
+                        help="only the per-family generator timings, with PyTorch's at each first size "
+                             "(no training, seams)")
     parser.add_argument("--small", action="store_true",
                         help="with --inference-only: each family's default preset at its first size")
+    parser.add_argument("--smoke", action="store_true",
+                        help="check the code paths only: one timed round, family generators on 16-32 px "
+                             "inputs (figures meaningless)")
     parser.add_argument("--log", default=os.devnull, help="workers' stderr goes here")
     args = parser.parse_args(argv)
     if args.worker:
@@ -580,7 +599,7 @@ def main(argv=None) -> int:
 
     def section(title: str, cases: dict, n: int = reps) -> list[dict]:
         print(f"\n{title}", flush=True)
-        rows = compare(cases, n, log)
+        rows = compare(cases, 1 if args.smoke else n, log)
         _print_rows(rows, results.get("peak"))
         results["comparisons"][title] = rows
         return rows
@@ -603,11 +622,12 @@ def main(argv=None) -> int:
     if torch_ok:
         peak_cases.update({f"matmul torch {d}": {"kind": "matmul", "torch": True, "bf16": d == "bf16"}
                            for d in ("f32", "bf16")})
-    rows = section("machine peak (4096^3 matmul, 3x3 conv)", peak_cases, max(3, reps // 2))
-    rates = {r["name"]: r["flops"] / (r["median_ms"] / 1000) / 1e9 for r in rows if r.get("median_ms")}
-    results["peak"] = {d: round(max([v for k, v in rates.items() if k.endswith(d)] or [1.0]), 1)
-                       for d in ("f32", "bf16")}
-    print(f"  peak GFLOP/s: {results['peak']}")
+    if not args.smoke:  # (--smoke: no peak, no fraction of it)
+        rows = section("machine peak (4096^3 matmul, 3x3 conv)", peak_cases, max(3, reps // 2))
+        rates = {r["name"]: r["flops"] / (r["median_ms"] / 1000) / 1e9 for r in rows if r.get("median_ms")}
+        results["peak"] = {d: round(max([v for k, v in rates.items() if k.endswith(d)] or [1.0]), 1)
+                           for d in ("f32", "bf16")}
+        print(f"  peak GFLOP/s: {results['peak']}")
 
     if "deblur_gan" in families and not args.inference_only:
         cases = {f"ours {p}{' xla' if x else ''}": {"kind": "infer", "family": "deblur_gan", "preset": "paper",
@@ -637,8 +657,12 @@ def main(argv=None) -> int:
             print(f"  pipeline: {1000 / rows[0]['median_ms']:.1f} batches/s; a training step "
                   f"({AUTO_POLICY}) takes {1000 / train_rows[0]['median_ms']:.2f} batches/s: {factor:.0f}x")
     if args.inference_only:
-        _family_timings(families, reps, section, skip_deblurgan_256=False, small=args.small)
+        _family_timings(families, reps, section, skip_deblurgan_256=False, small=args.small, torch_ok=torch_ok,
+                        smoke=args.smoke)
         return _finish(results, args.json)
+    if args.quick:  # the other generators vs PyTorch: default preset, first standard size
+        _family_timings([f for f in families if f != "deblur_gan"], reps, section, skip_deblurgan_256=True,
+                        small=True, torch_ok=torch_ok, smoke=args.smoke)
     print("\nretracing: 20 images of mixed sizes through common.inference", flush=True)
     results["retrace"] = one_shot("retrace", {"kind": "retrace", "tiny": True}, log)
     print(f"  {results['retrace'].get('traces')} traces for {results['retrace'].get('images')} images")
@@ -660,23 +684,37 @@ def main(argv=None) -> int:
                   f"{row.get('error', '')}", flush=True)
             results["seams"].append(row)
 
-    _family_timings(families, reps, section, skip_deblurgan_256=True, train=True)
+    _family_timings(families, reps, section, skip_deblurgan_256=True, train=True, torch_ok=torch_ok)
     return _finish(results, args.json)
 
 
+SMOKE_SIZES = {"srgan": (16, 16)}  # --smoke: tiny inputs (the others 32x32) to check the code paths
+
+
 def _family_timings(families, reps, section, skip_deblurgan_256: bool, train: bool = False,
-                    small: bool = False) -> None:
-    """Each family's generators at the standard sizes (and training steps), float32 vs mixed."""
+                    small: bool = False, torch_ok: bool = False, smoke: bool = False) -> None:
+    """Each family's generators at the standard sizes (and training steps), float32 vs mixed; with
+    ``torch_ok`` also the same network in PyTorch (benchmarks/torch_generators.py; for DeblurGAN the
+    paper preset) at the family's first standard size (the larger ones take minutes and, DGF at
+    720x1280, over 10 GB per process), timed in turns with ours."""
     for family in families:
         for preset in PRESETS[family][:1] if small else PRESETS[family]:
-            for height, width in STANDARD_SIZES[family][:1] if small else STANDARD_SIZES[family]:
+            sizes = STANDARD_SIZES[family][:1] if small else STANDARD_SIZES[family]
+            for index, (height, width) in enumerate([SMOKE_SIZES.get(family, (32, 32))] if smoke else sizes):
                 if skip_deblurgan_256 and family == "deblur_gan" and preset == "paper" and height == 256:
                     continue  # compared with PyTorch above
-                cases = {f"{family} {preset} {height}x{width} {p}{' xla' if x else ''}":
+                name = f"{family} {preset} {height}x{width}"
+                cases = {f"{name} {p}{' xla' if x else ''}":
                          {"kind": "infer", "family": family, "preset": preset, "size": [height, width],
                           "policy": p, "xla": x}
                          for p in policies() for x in ((False, True) if _gpu() else (False,))}
-                section(f"{family} {preset} generator, {height}x{width}", cases, max(3, reps // 2))
+                twin = torch_ok and index == 0 and (family != "deblur_gan" or preset == "paper")
+                if twin:
+                    cases.update(_torch_cases("infer", {"family": family, "preset": preset, "size": [height, width]},
+                                              float32_channels_last=False))
+                rows = section(f"{family} {preset} generator, {height}x{width}", cases, max(3, reps // 2))
+                if twin:
+                    _ratios(rows, None, f"{name} {AUTO_POLICY}")
             if train and family in TRAINABLE and not (family == "deblur_gan" and preset == "paper"):
                 cases = {f"{family} {preset} train {p}": {"kind": "train", "family": family, "preset": preset,
                                                           "policy": p} for p in policies()}
