@@ -113,6 +113,13 @@ def train_parser(family: str, presets, default_preset: str, description: str,
     return p
 
 
+def add_inference_precision_flag(p) -> None:
+    """``--precision`` of predict.py and test.py: default auto (common.precision.INFERENCE_HELP)."""
+    from common.precision import CHOICES, INFERENCE_HELP
+
+    p.add_argument("--precision", default="auto", choices=CHOICES, help=INFERENCE_HELP)
+
+
 def predict_parser(family: str, description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python {family}/predict.py", description=description,
                                 formatter_class=_formatter)
@@ -123,8 +130,7 @@ def predict_parser(family: str, description: str) -> argparse.ArgumentParser:
                    help="process images in overlapping tiles of this size (input pixels); default: "
                         "chosen from the image size and free memory (whole image when it fits, peak "
                         "memory under 3 GB); 0 = always the whole image")
-    p.add_argument("--precision", default="float32",
-                   choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
+    add_inference_precision_flag(p)
     return p
 
 
@@ -134,8 +140,7 @@ def test_parser(family: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--weights", help=f"run directory or weights file (default: newest run in runs/{family})")
     p.add_argument("--data", help="test data (default: the bundled sample test set)")
     p.add_argument("--output", help=f"output folder (default: outputs/{family}/test)")
-    p.add_argument("--precision", default="float32",
-                   choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"))
+    add_inference_precision_flag(p)
     p.add_argument("--limit", type=int, help="evaluate at most this many images")
     return p
 

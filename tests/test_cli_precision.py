@@ -85,3 +85,52 @@ def test_number_list_parses_and_rejects():
         cli.number_list(int, 3, "Tc,Td,Ttotal")("1,2")
     with pytest.raises(argparse.ArgumentTypeError, match="comma-separated integers"):
         cli.number_list(int, name="dilations")("1,x")
+
+
+@pytest.mark.parametrize("make", [cli.predict_parser, cli.test_parser])
+def test_inference_parsers_default_to_auto(make):
+    parser = make("fam", "test")
+    assert parser.parse_args([]).precision == "auto"
+    assert parser.parse_args(["--precision", "float32"]).precision == "float32"
+    assert "exact float32 path" in parser.format_help()
+
+
+def test_inference_auto_is_per_family_and_printed(monkeypatch, capsys):
+    monkeypatch.setattr(precision, "gpu_available", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_fast_bfloat16", lambda: True)
+    assert precision.set_inference_precision("auto", "srgan") == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "mixed_bfloat16"
+    assert capsys.readouterr().err.strip() == ("precision: mixed_bfloat16 (auto, for this CPU's bfloat16 "
+                                               "units; --precision float32 for the exact float32 path)")
+    # a family whose 16-bit output is not close enough stays float32 under auto, not when asked
+    monkeypatch.setattr(precision, "INFERENCE_FLOAT32_FAMILIES", frozenset({"srgan"}))
+    assert precision.set_inference_precision("auto", "srgan") == "float32"
+    assert "float32 (auto: this generator's 16-bit output" in capsys.readouterr().err
+    assert precision.set_inference_precision("mixed_bfloat16", "srgan") == "mixed_bfloat16"
+    assert capsys.readouterr().err.strip() == "precision: mixed_bfloat16"
+    assert precision.resolve_inference_precision("auto", "deblur_gan") == "mixed_bfloat16"
+    monkeypatch.setattr(precision, "cpu_has_fast_bfloat16", lambda: False)
+    assert precision.set_inference_precision("auto", "deblur_gan") == "float32"
+    assert "no GPU and no bfloat16 units" in capsys.readouterr().err
+
+
+def test_webui_precision_follows_the_family_rule(monkeypatch):
+    from webui.models import ModelSlot
+
+    monkeypatch.setattr(precision, "gpu_available", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_fast_bfloat16", lambda: True)
+    monkeypatch.setattr(precision, "INFERENCE_FLOAT32_FAMILIES", frozenset({"srgan"}))
+    built = []
+
+    class FakeInference:
+        @staticmethod
+        def load(weights):
+            built.append(keras.config.dtype_policy().name)
+            return object()
+
+    slot = ModelSlot("srgan")
+    monkeypatch.setattr(slot, "inference", lambda: FakeInference)
+    assert slot.get("auto") is slot.get("float32")  # auto = float32 for this family: one model
+    assert built == ["float32"] and keras.config.dtype_policy().name == "float32"
+    slot.get("mixed_bfloat16")
+    assert built == ["float32", "mixed_bfloat16"]

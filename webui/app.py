@@ -22,6 +22,14 @@ _MONO = ["ui-monospace", "monospace"]
 CSS = ".report table {font-size: 0.85em} .report td {white-space: nowrap}"
 
 
+def precision_info(family: str) -> str:
+    """The Precision dropdown's note: what auto picks for this family on this machine."""
+    from common.precision import resolve_inference_precision
+
+    return (f"auto = {resolve_inference_precision('auto', family)} here (16-bit where its output stays "
+            "within 40 dB PSNR of float32); float32 = the exact float32 path")
+
+
 def _gradio():
     temp_root()  # before Gradio reads GRADIO_TEMP_DIR
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -83,8 +91,8 @@ def _restore_tab(gr, family: Family, slot) -> None:
                                label="Tile size (input pixels)",
                                info="auto: whole photo up to 512 x 512 result pixels, tiles above; "
                                     "smaller tiles use less memory", elem_id=f"{family.key}-tile")
-            precision = gr.Dropdown(list(PRECISIONS), value="float32", label="Precision",
-                                    info="auto: mixed precision on a GPU")
+            precision = gr.Dropdown(list(PRECISIONS), value="auto", label="Precision",
+                                    info=precision_info(family.key))
             mode = gr.Checkbox(label=family.mode_option[1]) if family.mode_option else gr.State(False)
             run = gr.Button(family.action, variant="primary", elem_id=f"{family.key}-run")
         with gr.Column(scale=2):
@@ -130,7 +138,8 @@ def _inpaint_tab(gr, family: Family, slot) -> None:
             sample = _sample_box(gr, family)
             blend = gr.Checkbox(label="Poisson blending (the paper's post-processing)",
                                 elem_id=f"{family.key}-blend")
-            precision = gr.Dropdown(list(PRECISIONS), value="float32", label="Precision")
+            precision = gr.Dropdown(list(PRECISIONS), value="auto", label="Precision",
+                                    info=precision_info(family.key))
             run = gr.Button(family.action, variant="primary", elem_id=f"{family.key}-run")
         with gr.Column(scale=2):
             slider, gallery, report, downloads = _results(gr, family)

@@ -47,11 +47,11 @@ class ModelSlot:
         The global Keras policy is set back to float32 afterwards; the page runs one model at a
         time, so no other build sees the temporary policy.
         """
-        from common.precision import set_precision
+        from common.precision import resolve_inference_precision, set_precision
 
         if self.problem is not None:
             raise UserError(self.problem)
-        policy = set_precision(precision)
+        policy = set_precision(resolve_inference_precision(precision, self.family))
         try:
             if policy not in self._loaded:
                 self._loaded[policy] = self.inference().load(self.weights)
