@@ -66,9 +66,10 @@ def run(loaded: Loaded, image: np.ndarray, *, tile: int | None = None, mask=None
     if options:
         raise TypeError(f"deblur_gan run(): unknown option(s) {', '.join(options)}")
     check_options(loaded, stochastic)
-    restored = restore_array(loaded.model, uint8_to_signed(image), multiple=loaded.config.multiple,
-                             tile=tile, training=stochastic)
-    return np.asarray(signed_to_uint8(np.clip(restored, -1.0, 1.0)))
+    # finish: converted to uint8 strip by strip as the tiles are blended (common.inference)
+    return restore_array(loaded.model, uint8_to_signed(image), multiple=loaded.config.multiple,
+                         tile=tile, training=stochastic,
+                         finish=lambda restored: np.asarray(signed_to_uint8(np.clip(restored, -1.0, 1.0))))
 
 
 def add_model_flags(p):

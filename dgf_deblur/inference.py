@@ -100,6 +100,7 @@ def deblur(generator, image, args):
     from common.image_io import signed_to_uint8, uint8_to_signed
     from common.inference import restore_array
 
-    restored = restore_array(generator, uint8_to_signed(image), multiple=1,
-                             tile=tile_for(args, image.shape), training=args.train_mode)
-    return np.asarray(signed_to_uint8(np.clip(restored, -1.0, 1.0)))
+    # finish: converted to uint8 strip by strip as the tiles are blended (common.inference)
+    return restore_array(generator, uint8_to_signed(image), multiple=1,
+                         tile=tile_for(args, image.shape), training=args.train_mode,
+                         finish=lambda restored: np.asarray(signed_to_uint8(np.clip(restored, -1.0, 1.0))))
