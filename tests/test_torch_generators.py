@@ -24,20 +24,24 @@ def tg():
 
 def _randomise(model, seed=0):
     """Every weight random, BN variances positive, so that a misplaced or transposed one shows."""
+    import keras
+
     rng = np.random.default_rng(seed)
-    values = []
-    for weight in model.weights:
-        shape, path = tuple(weight.shape), weight.path
-        if "variance" in path:
-            values.append(rng.uniform(0.5, 2.0, shape))
-        elif "gamma" in path:
-            values.append(rng.uniform(0.5, 1.5, shape))
-        elif len(shape) == 4:  # conv kernels: fan-in scaled so that activations stay of order 1
-            fan_in = shape[0] * shape[1] * (shape[3] if "transpose" in path else shape[2])
-            values.append(rng.normal(0, 1.2 / np.sqrt(fan_in), shape))
-        else:  # biases, beta, moving means, PReLU slopes
-            values.append(rng.normal(0, 0.2, shape))
-    model.set_weights([v.astype("float32") for v in values])
+    for layer in model.layers:
+        values = []
+        for weight in layer.weights:
+            shape, path = tuple(weight.shape), weight.path
+            if "variance" in path:
+                values.append(rng.uniform(0.5, 2.0, shape))
+            elif "gamma" in path:
+                values.append(rng.uniform(0.5, 1.5, shape))
+            elif len(shape) == 4:  # conv kernels: fan-in scaled so that activations stay of order 1
+                inputs = shape[3] if isinstance(layer, keras.layers.Conv2DTranspose) else shape[2]
+                values.append(rng.normal(0, 1.2 / np.sqrt(shape[0] * shape[1] * inputs), shape))
+            else:  # biases, beta, moving means, PReLU slopes
+                values.append(rng.normal(0, 0.2, shape))
+        if values:
+            layer.set_weights([v.astype("float32") for v in values])
 
 
 def _compare(tg, family, keras_model, torch_model, height, width):
