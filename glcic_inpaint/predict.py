@@ -68,15 +68,16 @@ def find_mask(masks: Path, image_path: Path) -> Path:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from glcic_inpaint.inference import check_tile, load_from_args, run
+
+    check_tile(args.tile)  # before anything prints
     from common.precision import set_inference_precision
 
     set_inference_precision(args.precision, "glcic_inpaint")
     from common.inference import collect_inputs, process_files
     from common.sample_data import sample_dir
-    from glcic_inpaint.inference import check_tile, load_from_args, run
     from glcic_inpaint.masks import load_mask, save_mask
 
-    check_tile(args.tile)
     loaded = load_from_args(args)
     masks = Path(args.masks).expanduser() if args.masks else None
     if args.input is None:

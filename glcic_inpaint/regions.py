@@ -186,3 +186,24 @@ def tile_for_budget(field: Field, bytes_per_pixel: float, budget_bytes: float, m
     reach = max(field.before[0] + field.after[0], field.before[1] + field.after[1]) + 2 * (field.stride - 1)
     side = int(math.sqrt(max(budget_bytes, 0.0) / bytes_per_pixel)) - reach if bytes_per_pixel > 0 else 0
     return max(side, min_tile)
+
+
+def varied_weights(network, seed: int = 0):
+    """Random weights whose output varies over the image, for checking crops against the whole
+    image (tests, benchmarks/run.py): kernels drawn as He et al. (std sqrt(2 / fan-in)), BatchNorm
+    near the identity. With Keras' defaults the signal fades through the 17 conv + ReLU layers
+    (tadax's gamma ~ N(0, 0.02) even more) and every output is nearly the same. Returns ``network``."""
+    rng = np.random.default_rng(seed)
+    for layer in network.layers:
+        weights = layer.get_weights()
+        if type(layer).__name__.endswith("BatchNormalization"):
+            gamma = rng.normal(1, 0.1, weights[0].shape)
+            weights = [gamma, rng.normal(0, 0.1, gamma.shape), np.zeros_like(gamma), np.ones_like(gamma)]
+        elif weights:
+            kernel = weights[0]  # (k, k, in, out); transposed: (k, k, out, in), each output sums
+            transposed = type(layer).__name__ == "Conv2DTranspose"  # over (k / stride)^2 taps
+            fan_in = kernel.shape[0] * kernel.shape[1] * kernel.shape[3 if transposed else 2]
+            fan_in /= np.prod(layer.strides) if transposed else 1
+            weights[0] = rng.normal(0, np.sqrt(2 / fan_in), kernel.shape)
+        layer.set_weights([np.asarray(w, np.float32) for w in weights])
+    return network

@@ -15,25 +15,12 @@ MEAN = (0.45, 0.4, 0.35)
 
 
 def _inpainter(preset, filters=8, seed=3):
-    """Random weights scaled as He et al. (std sqrt(2 / fan-in)), so the output varies over the
-    image (with Keras' default init the signal fades through 17 conv + ReLU layers and every
-    output is 0.5 +- 1e-4, where a wrong value would not show)."""
+    """Random weights whose output varies over the image (regions.varied_weights): with Keras'
+    default init every output is 0.5 +- 1e-4, where a wrong value would not show."""
     keras.utils.set_random_seed(seed)
     config = get_config(preset, filters=filters, mean_color=MEAN if preset == "paper" else None)
     network = build_completion_network(config)
-    rng = np.random.default_rng(seed)
-    for layer in network.layers:
-        weights = layer.get_weights()
-        if layer.name.endswith("_bn"):  # tadax draws gamma ~ N(0, 0.02): the signal would vanish
-            gamma = rng.normal(1, 0.1, weights[0].shape)
-            weights = [gamma, rng.normal(0, 0.1, gamma.shape), np.zeros_like(gamma), np.ones_like(gamma)]
-        elif weights:
-            kernel = weights[0]  # (k, k, in, out); transposed: (k, k, out, in), each output sums
-            transposed = type(layer).__name__ == "Conv2DTranspose"  # over (k / stride)^2 taps
-            fan_in = kernel.shape[0] * kernel.shape[1] * kernel.shape[3 if transposed else 2]
-            fan_in /= np.prod(layer.strides) if transposed else 1
-            weights[0] = rng.normal(0, np.sqrt(2 / fan_in), kernel.shape)
-        layer.set_weights([np.asarray(w, np.float32) for w in weights])
+    regions.varied_weights(network, seed)
     return build_inpainter(network, config, config.mean_color), config
 
 

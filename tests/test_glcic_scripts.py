@@ -126,8 +126,15 @@ def test_predict_random_holes_and_errors(trained):
     done = _run("predict.py", "--weights", run, "--input", data / "test" / "v0.png",
                 "--masks", bad, "--output", root / "pred_bad", cwd=root)
     assert done.returncode == 1 and "bad_mask.png" in done.stderr
-    done = _run("predict.py", "--weights", run, "--tile", "64", cwd=root)
-    assert done.returncode == 2 and done.stderr.strip().startswith("error: --tile")
+    # --tile N: output tiles around the holes, the same completion as the whole image (--tile 0)
+    for tile in ("16", "0"):
+        done = _run("predict.py", "--weights", run, "--input", data / "test" / "v1.png",
+                    "--output", root / f"pred_tile{tile}", "--precision", "float32", "--tile", tile, cwd=root)
+        assert done.returncode == 0, done.stderr[-3000:]
+    tiled, whole = (np.asarray(Image.open(root / f"pred_tile{t}" / "v1.png")).astype(int) for t in ("16", "0"))
+    assert np.abs(tiled - whole).max() <= 1
+    done = _run("predict.py", "--weights", run, "--tile", "4", cwd=root)
+    assert done.returncode == 2 and done.stderr.strip().startswith("error: --tile 4")
 
 
 def test_train_flag_errors_are_one_line(tmp_path):
