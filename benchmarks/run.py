@@ -285,14 +285,14 @@ def _case_photo(spec):
     if family == "glcic_inpaint":
         from glcic_inpaint.model import build_inpainter
 
-        model = build_inpainter(model, config, getattr(config, "mean_color", None))
+        model = build_inpainter(model, config, config.mean_color or (0.5, 0.5, 0.5))
     inference = importlib.import_module(f"{family}.inference")
     loaded = Loaded(model, config, None, "random weights")
     options = {}
-    if family == "glcic_inpaint":
-        mask = np.zeros((height, width), np.float32)
-        mask[height // 3: height // 2, width // 3: width // 2] = 1
-        options["mask"] = mask
+    if family == "glcic_inpaint":  # predict.py without --masks: 2-4 random holes of 32-128 px
+        from glcic_inpaint.predict import random_mask
+
+        options["mask"] = random_mask(image.shape, 0, 0)
     chosen = None
     if family != "glcic_inpaint":  # record the tile restore_array picks inside run()
         pick = tiling.auto_tile
@@ -303,6 +303,16 @@ def _case_photo(spec):
             return chosen
 
         tiling.auto_tile = recording_auto_tile
+    else:  # record the crops run() plans around the holes (glcic_inpaint/regions.py)
+        plan = inference.plan_tiles
+
+        def recording_plan(*args, **kwargs):
+            nonlocal chosen
+            crops = plan(*args, **kwargs)
+            chosen = f"{len(crops)} crop(s), largest {max([c.crop_pixels for c in crops], default=0) / 1e6:.2f} MP"
+            return crops
+
+        inference.plan_tiles = recording_plan
     start = time.perf_counter()
     out = inference.run(loaded, image, **options)
     seconds = time.perf_counter() - start
@@ -336,6 +346,8 @@ def _case_seams(spec):
 
     _setup_tf(spec)
     family = spec["family"]
+    if family == "glcic_inpaint":
+        return None, _glcic_seams(spec)
     model, config = build_generator(family, spec["preset"])
     if family == "deblur_gan":
         model = keras.Model(model.input, model.get_layer("tanh").output)
@@ -348,6 +360,37 @@ def _case_seams(spec):
     tiled = restore_array(model, image, multiple=multiple, scale=scale, tile=spec["tile"],
                           overlap=spec.get("overlap", 32))
     return None, {"psnr_db": _psnr(whole, tiled), "tile": spec["tile"], "overlap": spec.get("overlap", 32)}
+
+
+def _glcic_seams(spec) -> dict:
+    """GLCIC: PSNR inside predict.py's random holes of the default run (one crop around the holes)
+    and of ``tile`` x ``tile`` output tiles against the whole image (``--tile 0``); random weights
+    whose output varies (``regions.varied_weights``), a smooth random picture."""
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    from glcic_inpaint import inference, regions
+    from glcic_inpaint.model import build_inpainter
+    from glcic_inpaint.predict import random_mask
+
+    network, config = build_generator("glcic_inpaint", spec["preset"])
+    model = build_inpainter(regions.varied_weights(network), config, config.mean_color or (0.5, 0.5, 0.5))
+    height, width = spec["size"]
+    noise = np.random.default_rng(0).uniform(0, 1, (height, width, 3))
+    image = np.round(255 * np.clip(0.5 + 3 * gaussian_filter(noise - 0.5, (3, 3, 0)), 0, 1)).astype(np.uint8)
+    mask = random_mask(image.shape, 0, 0)
+    hole = mask.reshape(height, width) > 0.5
+
+    def holes(tile):
+        out = np.zeros((height, width, 3), np.float32)
+        for (top, left, bottom, right), values in inference.complete_regions(model, image, mask, config, tile):
+            out[top:bottom, left:right] = values
+        return out[hole]
+
+    whole = holes(0)
+    peak = 2.0 if config.value_range == "signed" else 1.0
+    return {"psnr_db": _psnr(whole, holes(spec["tile"]), peak), "default_psnr_db": _psnr(whole, holes(None), peak),
+            "tile": spec["tile"], "hole_pixels": int(hole.sum()), "output_std": round(float(whole.std()), 3)}
 
 
 def _case_agreement(spec):
@@ -689,12 +732,11 @@ def main(argv=None) -> int:
     print("\ntiled vs whole image, PSNR", flush=True)
     results["seams"] = []
     for family in families:
-        if family == "glcic_inpaint":
-            continue  # completes each image whole (no tiles)
         for preset in PRESETS[family]:
-            # DGF whole at 720x1280 needs over 10 GB (README): a quarter of it, with a 256 tile
+            # DGF whole at 720x1280 needs over 10 GB (README): a quarter of it, with a 256 tile;
+            # GLCIC: output tiles around the holes, in the holes
             size = {"srgan": [180, 320], "dgf_deblur": [360, 640]}.get(family, [720, 1280])
-            tile = {"srgan": 128, "dgf_deblur": 256}.get(family, 512)
+            tile = {"srgan": 128, "dgf_deblur": 256, "glcic_inpaint": 64}.get(family, 512)
             row = one_shot(f"{family} {preset}", {"kind": "seams", "family": family, "preset": preset,
                                                   "size": size, "tile": tile}, log)
             print(f"  {family} {preset} {size[0]}x{size[1]} tile {row.get('tile')}: {row.get('psnr_db')} dB "
