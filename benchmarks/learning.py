@@ -43,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # learning_data, when imported by path
 
 from common.cli import RUNS_ROOT, run_cli  # noqa: E402
-from common.errors import UserError  # noqa: E402
+from common.errors import TrainingInterrupted, UserError  # noqa: E402
 
 RUN_MARKER = ".learning-benchmark"
 
@@ -295,39 +295,54 @@ def main(argv=None) -> int:
     train_flags += passthrough
 
     train_module = importlib.import_module(f"{family.name}.train")
+    counts = json.loads((data / "recipe.json").read_text())["counts"]
+
+    def header() -> dict:
+        """The facts above the CSV's columns (config.json is written when training starts)."""
+        record = {}
+        if (run_dir / "config.json").is_file():
+            record = json.loads((run_dir / "config.json").read_text())
+        info = record.get("info", {})
+        return {
+            "family": family.name, "preset": preset,
+            "command": command,
+            "train.py flags": " ".join(train_flags),
+            "metric": f"{family.metric_label} on {counts['test']} held-out images; baseline: {family.baseline_label}",
+            "data": f"{counts['train']} training / {counts['test']} held-out images (benchmarks/learning_data.py)",
+            "precision": record.get("precision", "?"),
+            "content loss": info.get("content_loss", "as the preset (no fallback)"),
+            "warnings": " | ".join(record.get("warnings", [])) or "none",
+            "machine": machine(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "schedule": family.schedule,
+        }
+
+    def save_so_far(curve) -> None:  # every evaluation: a killed run keeps its points
+        curve.header = {**header(), "result": "(run in progress or killed: no result line yet)"}
+        lc.write_csv(out / "curve.csv", curve)
+
     recorder = lc.CurveRecorder(make_eval_model(family.name), make_evaluate(family.name, data),
                                 eval_every, args.minutes * 60, max_steps=args.max_steps,
-                                log=lambda text: print(text, flush=True))
+                                log=lambda text: print(text, flush=True), on_point=save_so_far)
     print(f"python {family.name}/train.py {' '.join(train_flags)}", flush=True)
     real_vgg_rule = _demo_vgg_rule(train_module) if family.vgg else None
+    stopped = None
     try:
         with lc.recording(recorder):
             train_module.main(train_flags)
     except lc.BudgetReached:
         pass
+    except TrainingInterrupted as interrupted:  # Ctrl-C / SIGTERM: keep the curve made so far
+        stopped = f"{interrupted.signal_name} at step {interrupted.step}, before the time budget"
+        print(f"stopped by {stopped}; writing the curve so far", flush=True)
     finally:
         if real_vgg_rule is not None:
             train_module.resolve_vgg_choice = real_vgg_rule
 
     curve = recorder.curve
-    record = {}
-    if (run_dir / "config.json").is_file():
-        record = json.loads((run_dir / "config.json").read_text())
-    info = record.get("info", {})
-    counts = json.loads((data / "recipe.json").read_text())["counts"]
-    curve.header = {
-        "family": family.name, "preset": preset,
-        "command": command,
-        "train.py flags": " ".join(train_flags),
-        "metric": f"{family.metric_label} on {counts['test']} held-out images; baseline: {family.baseline_label}",
-        "data": f"{counts['train']} training / {counts['test']} held-out images (benchmarks/learning_data.py)",
-        "precision": record.get("precision", "?"),
-        "content loss": info.get("content_loss", "as the preset (no fallback)"),
-        "warnings": " | ".join(record.get("warnings", [])) or "none",
-        "machine": machine(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "schedule": family.schedule,
-    }
+    curve.header = header()
+    if stopped:
+        curve.header["stopped"] = stopped
     return finish(family, preset, curve, out, plot_path)
 
 

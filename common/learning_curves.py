@@ -76,15 +76,19 @@ class CurveRecorder(keras.callbacks.Callback):
 
     ``make_eval_model(config) -> keras.Model``: builds the generator (called under the float32
     policy); ``evaluate(model, config) -> (metric, baseline)``. ``log``: print(str) per point.
+    ``on_point(curve)``: called after every evaluation (the benchmark rewrites its CSV there, so
+    a run that is killed keeps every point it made).
     """
 
     def __init__(self, make_eval_model: Callable, evaluate: Callable, eval_every: int,
-                 seconds: float, max_steps: int | None = None, log: Callable[[str], None] = print):
+                 seconds: float, max_steps: int | None = None, log: Callable[[str], None] = print,
+                 on_point: Callable[[Curve], None] | None = None):
         super().__init__()
         self.make_eval_model, self.evaluate = make_eval_model, evaluate
         self.eval_every, self.budget = max(1, int(eval_every)), float(seconds)
         self.max_steps = max_steps
         self.log = log
+        self.on_point = on_point
         self.curve = Curve()
         self.config = None
         self._eval_model = None
@@ -124,6 +128,8 @@ class CurveRecorder(keras.callbacks.Callback):
         self.curve.points.append(point)
         self.log(f"eval step {step}: {metric:.3f} (baseline {baseline:.3f}) after "
                  f"{seconds / 60:.1f} min of training")
+        if self.on_point is not None:
+            self.on_point(self.curve)
         if self._started is not None:
             self._eval_time += time.monotonic() - began
 

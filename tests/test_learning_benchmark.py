@@ -116,3 +116,61 @@ def test_demo_standing_compares_held_out_means():
     base = np.mean([psnr(n // 2, t) for n, t in items])
     assert f"deblurred {ours:.2f} dB, halved {base:.2f} dB (above the baseline" in line
     assert "python benchmarks/learning.py --family deblur_gan" in line
+
+
+def test_interrupted_run_keeps_its_curve(repo_root, tmp_path, capsys, monkeypatch):
+    """SIGTERM / Ctrl-C mid-run (the driver raises TrainingInterrupted after its checkpoint): the
+    points made so far are in curve.csv, with a ``stopped`` line, and the plot is drawn."""
+    from common import training
+    from common.errors import TrainingInterrupted
+
+    script = _load_script(repo_root)
+    real_train = training.train
+
+    def train_then_interrupt(job):
+        try:
+            real_train(job)  # the recorder's evaluations at steps 0, 2 and 3 (max-steps) ...
+        except lc.BudgetReached:  # ... where a signal stops it instead of the budget
+            raise TrainingInterrupted(3, "SIGTERM", "run") from None
+
+    # recording() wraps whatever training.train is when it starts
+    monkeypatch.setattr(training, "train", train_then_interrupt)
+    out = tmp_path / "out"
+    code = script.main(["--family", "srgan", "--out", str(out), "--photos", "1", "--test-images", "1",
+                        "--max-steps", "3", "--eval-every", "2", "--", "--res-blocks", "1",
+                        "--filters", "8", "--hr-crop", "32", "--batch-size", "2",
+                        "--precision", "float32"])
+    assert code == 0
+    assert "stopped by SIGTERM at step 3" in capsys.readouterr().out
+    curve = lc.read_csv(out / "curve.csv")
+    assert [p.step for p in curve.points] == [0, 2, 3]
+    assert curve.header["stopped"].startswith("SIGTERM at step 3")
+    assert (out / "curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_csv_is_rewritten_after_every_evaluation(tmp_path):
+    """A run killed without warning (SIGKILL, power) keeps every evaluation already made."""
+    seen = []
+    recorder = lc.CurveRecorder(lambda config: None, lambda model, config: (1.0, 2.0), 1, 60.0,
+                                log=lambda text: None,
+                                on_point=lambda curve: seen.append(len(curve.points)))
+
+    class FakeGenerator:
+        def get_weights(self):
+            return []
+
+    class FakeModel:
+        global_step = 0
+        generator = FakeGenerator()
+
+    class FakeEval:
+        def set_weights(self, weights):
+            pass
+
+    recorder.set_model(FakeModel())
+    recorder._eval_model = FakeEval()
+    recorder.on_train_begin()
+    for step in (1, 2):
+        FakeModel.global_step = step
+        recorder.on_train_batch_end(step)
+    assert seen == [1, 2, 3]
