@@ -186,6 +186,7 @@ def prepare_data(family: Family, out: Path, photos: int | None, test_images: int
 
     folder = out / "data" / family.data_kind
     recipe = {"kind": family.data_kind, "photos": photos, "test_images": test_images,
+              "order_seed": learning_data.ORDER_SEED,
               "train_photos": list(learning_data.TRAIN_PHOTOS), "test_photos": list(learning_data.TEST_PHOTOS)}
     marker = folder / "recipe.json"
     if marker.is_file():

@@ -15,6 +15,12 @@ Each photo is scaled as the sample sets scale it (short side 320-512 px). Layout
 - ``pairs``: ``{train,test}/{A,B}/*.png`` 256 x 256 crops, B sharp, A blurred with the sample
   sets' DeblurGAN random-trajectory motion blur (``crops`` per training photo, 2 per test photo);
 - ``images``: ``train/*.png`` / ``test/*.png`` 256 x 256 crops (inpainting).
+
+Training files are named ``NNN_<photo>_r<angle>[_k].png`` with ``NNN`` a fixed random order
+(``ORDER_SEED``), so the sorted file list does not hold one scene's rotations and crops next to each
+other. Recipes that walk the files in order (DGF ``keras``, as the tutorial's main.py) would
+otherwise see one scene for four batches running, and with its Adam at 1e-3 the generator's colours
+follow the latest scene (measured: held-out PSNR swinging 5-15 dB with the scene-grouped names).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ KINDS = ("hr", "pairs", "images")
 CROP = sample_data._CROP  # 256
 TEST_SHORT_SIDE = 256
 TEST_CROPS = 2  # per evaluation photo (pairs, images)
+ORDER_SEED = 7  # the training files' name order (module docstring)
 
 
 def training_photos(limit: int | None = None):
@@ -58,20 +65,30 @@ def build(kind: str, root: Path, photos: int | None = None, test_images: int | N
     counts = {"train": 0, "test": 0}
     splits = (("train", training_photos(photos), crops), ("test", test_photos(test_images), TEST_CROPS))
     for split, items, per_photo in splits:
+        items = list(items)
+        if split == "train":  # a fixed order prefix (module docstring); kind "hr": one file per photo
+            files = len(items) * (1 if kind == "hr" else per_photo)
+            order = iter(np.random.default_rng(ORDER_SEED).permutation(files))
+            width = len(str(files - 1))
         for name, photo in items:
             if kind == "hr":
+                if split == "train":
+                    name = f"{next(order):0{width}d}_{name}"
+
                 if split == "test":
                     photo = sample_data._resize_side(photo, TEST_SHORT_SIDE, longest=False)
                 write_image(root / split / f"{name}.png", photo)
                 counts[split] += 1
             elif kind == "pairs":
                 for k, (sharp, blurred) in enumerate(sample_data._sharp_and_blurred(photo, per_photo, rng)):
-                    write_image(root / split / "A" / f"{name}_{k}.png", blurred)
-                    write_image(root / split / "B" / f"{name}_{k}.png", sharp)
+                    stem = f"{next(order):0{width}d}_{name}_{k}" if split == "train" else f"{name}_{k}"
+                    write_image(root / split / "A" / f"{stem}.png", blurred)
+                    write_image(root / split / "B" / f"{stem}.png", sharp)
                     counts[split] += 1
             elif kind == "images":
                 for k, (top, left) in enumerate(sample_data._windows(photo, per_photo, CROP, rng)):
-                    write_image(root / split / f"{name}_{k}.png", photo[top: top + CROP, left: left + CROP])
+                    stem = f"{next(order):0{width}d}_{name}_{k}" if split == "train" else f"{name}_{k}"
+                    write_image(root / split / f"{stem}.png", photo[top: top + CROP, left: left + CROP])
                     counts[split] += 1
             else:
                 raise ValueError(f"unknown data kind {kind!r}; use one of {', '.join(KINDS)}")

@@ -18,13 +18,17 @@ def _load_script(repo_root):
     return module
 
 
+def _tiny_srgan_args(out):
+    """Three steps of a tiny SRResNet on one photo, evaluated at steps 0, 2 and 3."""
+    return ["--family", "srgan", "--out", str(out), "--photos", "1", "--test-images", "1",
+            "--max-steps", "3", "--eval-every", "2", "--", "--res-blocks", "1",
+            "--filters", "8", "--hr-crop", "32", "--batch-size", "2", "--precision", "float32"]
+
+
 def test_script_writes_curve_csv_and_plot(repo_root, tmp_path, capsys):
     script = _load_script(repo_root)
     out = tmp_path / "out"
-    code = script.main(["--family", "srgan", "--out", str(out), "--photos", "1", "--test-images", "1",
-                        "--max-steps", "3", "--eval-every", "2", "--", "--res-blocks", "1",
-                        "--filters", "8", "--hr-crop", "32", "--batch-size", "2",
-                        "--precision", "float32"])
+    code = script.main(_tiny_srgan_args(out))
     assert code == 0
     printed = capsys.readouterr().out
     assert "srgan paper: did not cross" in printed or "srgan paper: crossed" in printed
@@ -136,10 +140,7 @@ def test_interrupted_run_keeps_its_curve(repo_root, tmp_path, capsys, monkeypatc
     # recording() wraps whatever training.train is when it starts
     monkeypatch.setattr(training, "train", train_then_interrupt)
     out = tmp_path / "out"
-    code = script.main(["--family", "srgan", "--out", str(out), "--photos", "1", "--test-images", "1",
-                        "--max-steps", "3", "--eval-every", "2", "--", "--res-blocks", "1",
-                        "--filters", "8", "--hr-crop", "32", "--batch-size", "2",
-                        "--precision", "float32"])
+    code = script.main(_tiny_srgan_args(out))
     assert code == 0
     assert "stopped by SIGTERM at step 3" in capsys.readouterr().out
     curve = lc.read_csv(out / "curve.csv")
@@ -174,3 +175,19 @@ def test_csv_is_rewritten_after_every_evaluation(tmp_path):
         FakeModel.global_step = step
         recorder.on_train_batch_end(step)
     assert seen == [1, 2, 3]
+
+
+def test_training_files_are_not_grouped_by_scene(repo_root, tmp_path):
+    """Sorted training names interleave the scenes (a recipe walking files in order, DGF keras,
+    must not see one photo's rotations and crops in a row); held-out names stay plain."""
+    _load_script(repo_root)
+    import learning_data
+
+    counts = learning_data.build("images", tmp_path, photos=2, test_images=1)
+    names = sorted(p.name for p in (tmp_path / "train").iterdir())
+    assert counts["train"] == len(names) == 2 * 4 * 2  # photos x rotations x crops
+    scenes = [name.split("_", 1)[1].split("_r")[0] for name in names]
+    changes = sum(a != b for a, b in zip(scenes, scenes[1:]))
+    assert changes > 1  # grouped by scene there would be exactly one change
+    assert sorted(int(name.split("_", 1)[0]) for name in names) == list(range(len(names)))
+    assert sorted(p.name for p in (tmp_path / "test").iterdir())[0].startswith(learning_data.TEST_PHOTOS[0])
