@@ -119,6 +119,10 @@ def test_regions_and_tiles_equal_the_whole_image(preset):
         inference.complete(inpainter, image, mask, config, tile=0)
     np.testing.assert_array_equal(tiled[mask == 0], image[mask == 0])
     assert np.abs(tiled.astype(int) - full.astype(int)).max() <= 1
+    # crops of many sizes, one graph: traced for the first size, then once with relaxed shapes
+    from common.inference import _GRAPH_CACHE
+
+    assert _GRAPH_CACHE[inpainter][False].experimental_get_tracing_count() <= 2
 
 
 def test_a_too_small_margin_differs():
