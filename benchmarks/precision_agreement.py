@@ -18,6 +18,7 @@ other photos (coffee, rocket), in training mode (BatchNorm statistics move): wei
 little", with image-like outputs. ``--weights FAMILY=RUN`` loads a run (or weights file)
 instead, through ``inference.load`` as predict.py does. ``--time N``: median
 seconds of N calls of each precision, in turns (run at the same niceness for relative figures).
+``--policy mixed_float16`` compares a GPU's auto policy instead (on a CPU: its numbers, slowly).
 """
 
 from __future__ import annotations
@@ -195,39 +196,41 @@ def _all_layers(model):
 
 
 def build_pair(family: str, preset: str, overrides: dict, run: str | None, seed: int,
-               fit_steps: int = 0, fit_lr: float = 1e-4):
-    """The float32 and mixed_bfloat16 versions of one generator, same weights (and the fit's
-    final L1 loss, None without a fit)."""
+               fit_steps: int = 0, fit_lr: float = 1e-4, policy: str = "mixed_bfloat16"):
+    """``{"float32": ..., policy: ...}``: two versions of one generator, same weights (and the
+    fit's final L1 loss, None without a fit)."""
     import keras
 
     inference = importlib.import_module(f"{family}.inference")
     pair = {}
     weights = fit_loss = None
     try:
-        for policy in ("float32", "mixed_bfloat16"):
-            keras.config.set_dtype_policy(policy)
+        for name in ("float32", policy):
+            keras.config.set_dtype_policy(name)
             if run is not None:
-                pair[policy] = inference.load(run)
+                pair[name] = inference.load(run)
             else:
                 if weights is None:
                     keras.utils.set_random_seed(seed)
-                pair[policy] = random_loaded(family, preset, overrides, weights)
+                pair[name] = random_loaded(family, preset, overrides, weights)
                 if weights is None and fit_steps:
-                    fit_loss = fit(family, pair[policy], fit_steps, fit_lr, seed)
-                weights = pair[policy].model.get_weights()
+                    fit_loss = fit(family, pair[name], fit_steps, fit_lr, seed)
+                weights = pair[name].model.get_weights()
     finally:
         keras.config.set_dtype_policy("float32")
     return pair, fit_loss
 
 
 def measure(family: str, preset: str, overrides: dict, *, run: str | None, size: int, seed: int,
-            repeats: int, fit_steps: int = 0, fit_lr: float = 1e-4) -> dict:
+            repeats: int, fit_steps: int = 0, fit_lr: float = 1e-4,
+            policy: str = "mixed_bfloat16") -> dict:
     inference = importlib.import_module(f"{family}.inference")
-    pair, fit_loss = build_pair(family, preset, overrides, run, seed, fit_steps, fit_lr)
-    scores, spread = [], []
+    pair, fit_loss = build_pair(family, preset, overrides, run, seed, fit_steps, fit_lr, policy)
+    scores, spread, whole = [], [], []
     for image, options in case_inputs(family, size):
         outputs = {p: inference.run(loaded, image, **options) for p, loaded in pair.items()}
-        a, b = outputs["float32"], outputs["mixed_bfloat16"]
+        a, b = outputs["float32"], outputs[policy]
+        whole.append(psnr_uint8(b, a))
         if family == "glcic_inpaint":
             hole = options["mask"] > 0.5
             a, b = a[hole], b[hole]
@@ -236,7 +239,8 @@ def measure(family: str, preset: str, overrides: dict, *, run: str | None, size:
     record = {"family": family, "variant": variant_name(pair["float32"].config.preset, overrides)
               if run is None else f"{pair['float32'].config.preset} ({run})",
               "psnr_db": min(scores), "psnr_per_photo": dict(zip(PHOTOS, scores)),
-              "output_std": min(spread), "fit_steps": fit_steps if run is None else 0,
+              "psnr_whole_image_db": min(whole),
+              "policy": policy, "output_std": min(spread), "fit_steps": fit_steps if run is None else 0,
               "fit_l1": fit_loss}
     if repeats:
         image, options = case_inputs(family, size)[0]
@@ -265,6 +269,9 @@ def main(argv=None) -> int:
     p.add_argument("--fit-steps", type=int, default=0,
                    help="train the random generator this many L1 steps first (see above)")
     p.add_argument("--fit-lr", type=float, default=1e-4, help="Adam learning rate of the fit")
+    p.add_argument("--policy", default="mixed_bfloat16", choices=("mixed_bfloat16", "mixed_float16"),
+                   help="the 16-bit policy compared with float32 (mixed_float16 runs on a CPU too, "
+                        "slowly: its numbers, not its speed, are what a GPU gets)")
     p.add_argument("--time", type=int, default=0, metavar="N", help="also time N calls of each precision")
     p.add_argument("--json", help="write the records here")
     args = p.parse_args(argv)
@@ -275,16 +282,17 @@ def main(argv=None) -> int:
         family, _, path = item.partition("=")
         jobs.append((family, None, {}, path))
     records = []
-    print("| family | variant | PSNR bf16 vs float32 (worst photo) | per photo | output std | "
-          "time float32 | time bf16 |")
+    print(f"| family | variant | PSNR {args.policy} vs float32 (worst photo) | per photo | output std | "
+          f"time float32 | time {args.policy} |")
     print("|---|---|---|---|---|---|---|")
     for family, preset, overrides, run in jobs:
         record = measure(family, preset, overrides, run=run, size=args.size, seed=args.seed,
-                         repeats=args.time, fit_steps=args.fit_steps, fit_lr=args.fit_lr)
+                         repeats=args.time, fit_steps=args.fit_steps, fit_lr=args.fit_lr,
+                         policy=args.policy)
         records.append(record)
         per = ", ".join(f"{k} {v:.1f}" for k, v in record["psnr_per_photo"].items())
         sec = record.get("seconds", {})
-        timing = [f"{sec[p] * 1000:.0f} ms" if p in sec else "" for p in ("float32", "mixed_bfloat16")]
+        timing = [f"{sec[p] * 1000:.0f} ms" if p in sec else "" for p in ("float32", args.policy)]
         print(f"| {family} | {record['variant']} | {record['psnr_db']:.1f} dB | {per} | "
               f"{record['output_std']:.1f} | "
               + " | ".join(timing) + " |", flush=True)
