@@ -59,7 +59,11 @@ def set_precision(name: str = "auto") -> str:
 # mixed_bfloat16 output is not safely within 40 dB PSNR of the float32 output (issue 10; measured
 # with ``python benchmarks/precision_agreement.py``, 256x256 scikit-image photos):
 # - dgf_deblur: 36.4 and 39.2 dB with the weights of two real train.py runs (keras preset,
-#   runs/learning/dgf_deblur-keras*), although random weights briefly fitted gave 54-59 dB;
+#   runs/learning/dgf_deblur-keras*), although random weights briefly fitted gave 54-59 dB. Cause:
+#   the trained network carries activations of 1e2-1e3 (fuse_lrelu up to 961) into the 3x3
+#   output conv, whose result must be right to ~1e-2 before the tanh; bf16 stores those inputs to
+#   ~0.3% (relative error 3e-3 at every layer, 2.8e-2 after the tanh), so no single layer kept in
+#   float32 would fix it;
 # - glcic_inpaint: 41.3 dB inside the hole with briefly fitted weights (paper preset), the lowest
 #   of all families; with the 20 dB that DGF lost from fitted to trained weights it cannot be
 #   called safe. Neither the last conv in float32 nor BatchNorm cancellation explains it: the
