@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--perceptual-layer", help="VGG16 layer of the perceptual loss")
     g.add_argument("--flip", dest="flip", action="store_const", const=True, help="random horizontal flips")
     g.add_argument("--no-flip", dest="flip", action="store_const", const=False, help="no flips")
+    g.add_argument("--shuffle", dest="shuffle", action="store_const", const=True,
+                   help="draw the training files in random order (paper preset, train.lua); the keras "
+                        "preset walks them in name order as main.py: shuffle when one scene's files "
+                        "sort together")
+    g.add_argument("--no-shuffle", dest="shuffle", action="store_const", const=False,
+                   help="walk the training files in name order (keras preset, main.py)")
     g.add_argument("--side-by-side", choices=("target_left", "degraded_left"),
                    help="for side-by-side images: which half is sharp (DGF data: target_left)")
     return p

@@ -60,3 +60,17 @@ def test_sample_overrides_are_valid(preset):
     c = get_config(preset, **SAMPLE_OVERRIDES)
     assert c.crop_size == 64 and c.steps_per_epoch * c.epochs <= 200
     assert c.to_dict()["dilations"] == c.dilations
+
+
+def test_shuffle_flags_override_the_preset_order():
+    """--shuffle / --no-shuffle reach the config; without them each preset keeps its upstream order
+    (keras: main.py walks the files in order; paper: train.lua draws at random)."""
+    from dgf_deblur.train import build_parser, resolve_config
+
+    def config(*flags):
+        return resolve_config(build_parser().parse_args(["--data", "d", *flags]))
+
+    assert config("--preset", "keras").shuffle is False
+    assert config("--preset", "keras", "--shuffle").shuffle is True
+    assert config("--preset", "paper").shuffle is True
+    assert config("--preset", "paper", "--no-shuffle").shuffle is False
