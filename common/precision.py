@@ -63,7 +63,8 @@ def set_precision(name: str = "auto") -> str:
 #   the trained network carries activations of 1e2-1e3 (fuse_lrelu up to 961) into the 3x3
 #   output conv, whose result must be right to ~1e-2 before the tanh; bf16 stores those inputs to
 #   ~0.3% (relative error 3e-3 at every layer, 2.8e-2 after the tanh), so no single layer kept in
-#   float32 would fix it;
+#   float32 would fix it. (A later run that learned, runs/learning/dgf_deblur-keras-20, 720 steps,
+#   gave 57.6 dB: the runs that did not learn are the unsafe case, and a user's run can be one);
 # - glcic_inpaint: 41.3 dB inside the hole with briefly fitted weights (paper preset), the lowest
 #   of all families; with the 20 dB that DGF lost from fitted to trained weights it cannot be
 #   called safe. Neither the last conv in float32 nor BatchNorm cancellation explains it: the
