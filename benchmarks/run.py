@@ -583,21 +583,23 @@ def _torch_cases(what: str, network: dict | None = None, float32_channels_last: 
     return {name: {"kind": "torch", "what": what, **(network or {}), **options} for name, options in variants.items()}
 
 
-def _ratios(rows: list[dict], results: dict | None, ours_name: str | None = None) -> None:
+def _ratios(rows: list[dict], results: dict | None, ours_name: str | None = None,
+            policy: str | None = None, label: str = "the --precision auto choice") -> None:
     """Print and record ours (default --precision auto; row ``ours_name``, default ``ours <policy>``)
     against PyTorch's float32 and its best: PyTorch's median / ours, above 1 when ours is faster."""
+    policy = policy or AUTO_POLICY
     timed = {r["name"]: r["median_ms"] for r in rows if r.get("median_ms")}
-    ours = timed.get(ours_name or f"ours {AUTO_POLICY}")
+    ours = timed.get(ours_name or f"ours {policy}")
     torch_rows = {k: v for k, v in timed.items() if k.startswith("pytorch")}
     if not ours or not torch_rows:
         return
     best = min(torch_rows, key=torch_rows.get)
-    summary = {"ours_policy": AUTO_POLICY, "ours_ms": ours, "pytorch_best": best,
+    summary = {"ours_policy": policy, "ours_ms": ours, "pytorch_best": best,
                "pytorch_best_ms": torch_rows[best], "speedup_vs_best": round(torch_rows[best] / ours, 2)}
     if "pytorch float32" in torch_rows:
         summary["speedup_vs_float32"] = round(torch_rows["pytorch float32"] / ours, 2)
     rows.append({"name": "summary", **summary})
-    print(f"  ours ({AUTO_POLICY}, the --precision auto choice) vs PyTorch: {summary['speedup_vs_best']}x "
+    print(f"  ours ({policy}, {label}) vs PyTorch: {summary['speedup_vs_best']}x "
           f"faster than its best ({best}), {summary.get('speedup_vs_float32')}x than its float32")
 
 
@@ -773,7 +775,16 @@ def _family_timings(families, reps, section, skip_deblurgan_256: bool, train: bo
                                               float32_channels_last=False))
                 rows = section(f"{family} {preset} generator, {height}x{width}", cases, max(3, reps // 2))
                 if twin:
-                    _ratios(rows, None, f"{name} {AUTO_POLICY}")
+                    # predict.py's auto stays float32 for some families (common.precision)
+                    from common.precision import INFERENCE_FLOAT32_FAMILIES
+
+                    if family in INFERENCE_FLOAT32_FAMILIES:
+                        _ratios(rows, None, f"{name} float32", "float32",
+                                "what predict.py's --precision auto runs for this family")
+                        _ratios(rows, None, f"{name} {AUTO_POLICY}", AUTO_POLICY,
+                                f"with --precision {AUTO_POLICY}")
+                    else:
+                        _ratios(rows, None, f"{name} {AUTO_POLICY}")
             if train and family in TRAINABLE and not (family == "deblur_gan" and preset == "paper"):
                 cases = {f"{family} {preset} train {p}": {"kind": "train", "family": family, "preset": preset,
                                                           "policy": p} for p in policies()}
