@@ -20,7 +20,7 @@ import math
 import keras
 from keras import layers
 
-from common.layers import NarrowConv2D, SubpixelConv2D
+from common.layers import NarrowConv2D, OnePassPReLU, SubpixelConv2D
 from srgan.config import DEFAULT_PRESET, Config, get_config
 
 
@@ -46,8 +46,9 @@ def _bn(x, config, name):
 
 
 def _prelu(x, config, name):
-    # One slope per channel, shared over height and width: PReLU(shared_axes=[1, 2]).
-    return layers.PReLU(
+    # One slope per channel, shared over height and width: PReLU(shared_axes=[1, 2]); computed in
+    # one pass (common.layers.OnePassPReLU: same weights and values as Keras' PReLU).
+    return OnePassPReLU(
         alpha_initializer=keras.initializers.Constant(config.prelu_init),
         shared_axes=[1, 2], name=name,
     )(x)

@@ -64,3 +64,30 @@ def test_instance_norm_matches_pytorch_formula():
     var = x.var(axis=(1, 2), keepdims=True)  # biased, as InstanceNorm2d
     np.testing.assert_allclose(layer(x), (x - mean) / np.sqrt(var + 1e-5), atol=1e-5)
     assert not layer.weights  # affine=False: no parameters
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_one_pass_prelu_equals_keras_prelu_bit_for_bit(policy):
+    """OnePassPReLU (one select) gives Keras' PReLU values exactly, in float32 and bfloat16."""
+    import keras
+    from keras import layers
+
+    from common.layers import OnePassPReLU
+
+    keras.config.set_dtype_policy(policy)
+    try:
+        plain = layers.PReLU(shared_axes=[1, 2])
+        ours = OnePassPReLU(shared_axes=[1, 2])
+        x = np.random.default_rng(0).normal(size=(2, 5, 7, 6)).astype("float32")
+        x[0, 0, 0] = 0.0
+        plain.build(x.shape)
+        ours.build(x.shape)
+        alpha = np.random.default_rng(1).normal(size=plain.alpha.shape).astype("float32")
+        plain.alpha.assign(alpha)
+        ours.alpha.assign(alpha)
+        expected = np.asarray(keras.ops.cast(plain(x), "float32"))
+        got = np.asarray(keras.ops.cast(ours(x), "float32"))
+        np.testing.assert_array_equal(got, expected)
+        assert (got < 0).any() and (got > 0).any()  # both branches exercised
+    finally:
+        keras.config.set_dtype_policy("float32")

@@ -1,7 +1,7 @@
 """Weight files written with plain Keras layers load into our subclasses, and back.
 
 Keras files a layer's variables under the snake-case name of its class (``layers/conv2d/vars/0``),
-so our drop-in subclasses (NarrowConv2D, ExactGroupNormalization, ExactBatchNormalization) must keep
+so our drop-in subclasses (NarrowConv2D, ExactGroupNormalization, ExactBatchNormalization, OnePassPReLU) must keep
 Keras' class name there, or every generator.weights.h5 written before they existed stops loading.
 """
 
@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from keras import layers
 
-from common.layers import ExactBatchNormalization, ExactGroupNormalization, NarrowConv2D
+from common.layers import ExactBatchNormalization, ExactGroupNormalization, NarrowConv2D, OnePassPReLU
 
 
-def _model(conv, norm_in, norm_out):
+def _model(conv, norm_in, norm_out, prelu=layers.PReLU):
     inputs = keras.Input((None, None, 4))
     x = layers.Conv2D(8, 3, padding="same", name="conv_a")(inputs)
     x = norm_in(name="norm_a")(x)
+    x = prelu(shared_axes=[1, 2], name="prelu_a")(x)
     x = conv(3, 7, padding="same", name="conv_out")(x)
     x = norm_out(name="norm_b")(x)
     return keras.Model(inputs, x, name="probe")
@@ -31,7 +32,7 @@ def _plain():
 
 def _ours():
     return _model(NarrowConv2D, lambda name: ExactGroupNormalization(groups=-1, name=name),
-                  lambda name: ExactBatchNormalization(name=name))
+                  lambda name: ExactBatchNormalization(name=name), OnePassPReLU)
 
 
 def _randomize(model, seed):
@@ -66,5 +67,6 @@ def test_keras_file_round_trip_keeps_our_classes(tmp_path):
     assert kinds["conv_out"] is NarrowConv2D
     assert kinds["norm_a"] is ExactGroupNormalization
     assert kinds["norm_b"] is ExactBatchNormalization
+    assert kinds["prelu_a"] is OnePassPReLU
     x = np.random.default_rng(4).normal(size=(1, 9, 11, 4)).astype("float32")
     np.testing.assert_allclose(np.asarray(model(x)), np.asarray(loaded(x)), atol=1e-6)
