@@ -145,14 +145,13 @@ def check_tile(tile: int | None) -> None:
 def _pad(image: np.ndarray, mask: np.ndarray):
     """The image (any dtype) and the mask (H, W, 1) padded at the bottom / right to a multiple of 4,
     reflected when the image is large enough (else symmetric); padded pixels are known (mask 0)."""
+    from common.inference import pad_to_multiple
+
     height, width = image.shape[:2]
-    pad_h, pad_w = (-height) % 4, (-width) % 4
+    padded = pad_to_multiple(image, 4)
     m = np.asarray(mask, np.float32).reshape(height, width, 1)
-    if pad_h or pad_w:
-        mode = "reflect" if pad_h < height and pad_w < width else "symmetric"
-        image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
-        m = np.pad(m, ((0, pad_h), (0, pad_w), (0, 0)))
-    return image, m
+    m = np.pad(m, ((0, padded.shape[0] - height), (0, padded.shape[1] - width), (0, 0)))
+    return padded, m
 
 
 def _network(inpainter):

@@ -210,10 +210,13 @@ def save_mask(path, mask) -> Path:
 
 def mask_bbox_centre(mask) -> tuple[int, int] | None:
     """(x, y) centre of the bounding box of the hole pixels (OpenCV's point order), or None."""
+    from glcic_inpaint.regions import bbox
+
     array = np.asarray(mask)
     if array.ndim == 3:
         array = array[..., 0]
-    ys, xs = np.nonzero(array > 0.5)
-    if ys.size == 0:
+    box = bbox(array > 0.5)
+    if box is None:
         return None
-    return (int(xs.min() + xs.max() + 1) // 2, int(ys.min() + ys.max() + 1) // 2)
+    top, left, bottom, right = box
+    return ((left + right) // 2, (top + bottom) // 2)
