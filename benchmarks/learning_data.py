@@ -57,6 +57,14 @@ def test_photos(limit: int | None = None):
         yield name, sample_data._photo(name)
 
 
+def _ordered_names(files: int):
+    """stem -> ``NNN_stem``, NNN the next number of a fixed random order of ``files`` numbers
+    (module docstring: the training files' sorted order does not group a scene's files)."""
+    order = iter(np.random.default_rng(ORDER_SEED).permutation(files))
+    width = len(str(files - 1))
+    return lambda stem: f"{next(order):0{width}d}_{stem}"
+
+
 def build(kind: str, root: Path, photos: int | None = None, test_images: int | None = None,
           crops: int = 2, seed: int = 2024) -> dict:
     """Write data set ``kind`` under ``root``; returns counts {"train": n, "test": m}."""
@@ -66,29 +74,23 @@ def build(kind: str, root: Path, photos: int | None = None, test_images: int | N
     splits = (("train", training_photos(photos), crops), ("test", test_photos(test_images), TEST_CROPS))
     for split, items, per_photo in splits:
         items = list(items)
-        if split == "train":  # a fixed order prefix (module docstring); kind "hr": one file per photo
-            files = len(items) * (1 if kind == "hr" else per_photo)
-            order = iter(np.random.default_rng(ORDER_SEED).permutation(files))
-            width = len(str(files - 1))
+        named = _ordered_names(len(items) * (1 if kind == "hr" else per_photo)) if split == "train" else str
         for name, photo in items:
             if kind == "hr":
-                if split == "train":
-                    name = f"{next(order):0{width}d}_{name}"
-
                 if split == "test":
                     photo = sample_data._resize_side(photo, TEST_SHORT_SIDE, longest=False)
-                write_image(root / split / f"{name}.png", photo)
+                write_image(root / split / f"{named(name)}.png", photo)
                 counts[split] += 1
             elif kind == "pairs":
                 for k, (sharp, blurred) in enumerate(sample_data._sharp_and_blurred(photo, per_photo, rng)):
-                    stem = f"{next(order):0{width}d}_{name}_{k}" if split == "train" else f"{name}_{k}"
+                    stem = named(f"{name}_{k}")
                     write_image(root / split / "A" / f"{stem}.png", blurred)
                     write_image(root / split / "B" / f"{stem}.png", sharp)
                     counts[split] += 1
             elif kind == "images":
                 for k, (top, left) in enumerate(sample_data._windows(photo, per_photo, CROP, rng)):
-                    stem = f"{next(order):0{width}d}_{name}_{k}" if split == "train" else f"{name}_{k}"
-                    write_image(root / split / f"{stem}.png", photo[top: top + CROP, left: left + CROP])
+                    write_image(root / split / f"{named(f'{name}_{k}')}.png",
+                                photo[top: top + CROP, left: left + CROP])
                     counts[split] += 1
             else:
                 raise ValueError(f"unknown data kind {kind!r}; use one of {', '.join(KINDS)}")
