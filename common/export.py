@@ -389,6 +389,6 @@ def export_main(family: str, argv, presets, description: str, load, spec_for,
     keras.config.set_dtype_policy("float32")  # export computes in float32 whatever training used
     overrides = {flag: getattr(args, flag) for flag in (model_flags or {})}
     loaded = load(args.weights, args.preset, **overrides)
-    path = export(loaded.model, spec_for(loaded.config), args.format, args.output, size=args.size)
+    path = export(loaded.inference_network(), spec_for(loaded.config), args.format, args.output, size=args.size)
     print(f"{loaded.description}\nwrote {args.format} to {path}")
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,20 @@ class Loaded:
     config: Any  # the family's frozen Config describing the architecture
     run_dir: Path | None  # the run directory when loaded from one
     description: str  # one line: "weights: generator.h5 = Keras port, nearest upsampling"
+    _folded: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def inference_network(self, training: bool = False):
+        """What the family's ``run`` calls: ``model`` itself in training mode (batch statistics,
+        dropout); otherwise a copy with each BatchNormalization folded into the conv before it
+        (:func:`common.folding.fold_batch_norm`), made from ``model``'s weights at the first call
+        and kept: after changing those weights, make a new ``Loaded``."""
+        if training:
+            return self.model
+        if self._folded is None:
+            from common.folding import fold_batch_norm
+
+            self._folded = fold_batch_norm(self.model)
+        return self._folded
 
 
 def describe(path, what: str) -> str:

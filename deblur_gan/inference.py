@@ -67,8 +67,9 @@ def run(loaded: Loaded, image: np.ndarray, *, tile: int | None = None, mask=None
         raise TypeError(f"deblur_gan run(): unknown option(s) {', '.join(options)}")
     check_options(loaded, stochastic)
     # finish: converted to uint8 strip by strip as the tiles are blended (common.inference)
-    return restore_array(loaded.model, uint8_to_signed(image), multiple=loaded.config.multiple,
-                         tile=tile, training=stochastic,
+    # stochastic: the network as trained (dropout on), else BatchNormalization folded (common.folding)
+    return restore_array(loaded.inference_network(stochastic), uint8_to_signed(image),
+                         multiple=loaded.config.multiple, tile=tile, training=stochastic,
                          finish=lambda restored: np.asarray(signed_to_uint8(np.clip(restored, -1.0, 1.0))))
 
 

@@ -64,7 +64,7 @@ def run(loaded: Loaded, image: np.ndarray, *, tile: int | None = None, mask: np.
         raise TypeError(f"glcic_inpaint run(): unknown option(s) {', '.join(options)}")
     if mask is None:
         raise TypeError("glcic_inpaint run(): mask= is required (H, W), 1 = hole")
-    return complete(loaded.model, image, mask, loaded.config, blend, tile=tile)
+    return complete(loaded.inference_network(), image, mask, loaded.config, blend, tile=tile)
 
 
 def load_from_args(args) -> Loaded:

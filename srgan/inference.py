@@ -76,7 +76,7 @@ def run(loaded: Loaded, image: np.ndarray, *, tile: int | None = None, mask=None
         raise UserError(f"--tile {tile}: use at least 8 input pixels (e.g. --tile 128)")
     x = uint8_to_generator_input(image, config.lr_range)
     # converted to uint8 strip by strip: a x4 result is never held whole in float32
-    return restore_array(loaded.model, x, multiple=1, scale=config.scale, tile=tile,
+    return restore_array(loaded.inference_network(), x, multiple=1, scale=config.scale, tile=tile,
                          finish=generator_output_to_uint8)
 
 
