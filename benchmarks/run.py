@@ -16,6 +16,8 @@ programs hits every contender alike; the figures are medians. Cases:
   (mixed_float16 on a GPU), graph without XLA (with XLA too on a GPU, and for the DeblurGAN
   comparison on CPU, where XLA measured slower); FLOPs per image are counted from the
   traced graph's convolutions and matmuls; ``peak`` is their share of the measured matmul peak.
+  The network timed is what ``predict.py`` runs: BatchNormalization folded into the convs
+  (``common.folding``; ``benchmarks/ab_fold.py`` times it against the network as trained).
 - ``train``: one full training step of a preset at its own crop and batch size.
 - ``torch``: PyTorch CPU, the same DeblurGAN paper generator / training step
   (``benchmarks/torch_deblurgan.py``) and the same SRGAN, DGF and GLCIC generators as our presets
@@ -118,6 +120,10 @@ def _case_infer(spec):
 
     _setup_tf(spec)
     model, _ = build_generator(spec["family"], spec["preset"])
+    if spec.get("fold", True):  # what predict.py runs: BatchNormalization folded into the convs
+        from common.folding import fold_batch_norm
+
+        model = fold_batch_norm(model)
     height, width = spec["size"]
     channels = int(model.inputs[0].shape[-1])
     x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, height, width, channels)).astype("float32"))
@@ -204,7 +210,8 @@ def _case_torch(spec):
         else:  # SRGAN, DGF, GLCIC: the same networks as our builders make (torch_generators.py)
             import torch_generators
 
-            run, channels = torch_generators.inference(family, spec.get("preset"), channels_last, bf16)
+            run, channels = torch_generators.inference(family, spec.get("preset"), channels_last, bf16,
+                                                       fold=spec.get("fold", False))
         x = torch.rand(1, channels, height, width) * 2 - 1
         run(x)
         return (lambda: run(x)), {}
@@ -573,6 +580,9 @@ def policies() -> list[str]:
 AUTO_POLICY = "mixed_float16" if Path("/proc/driver/nvidia/version").exists() else None  # set in main()
 
 
+BN_FOLDED = "bf16 channels-last bn-folded"
+
+
 def _torch_cases(what: str, network: dict | None = None, float32_channels_last: bool = True) -> dict:
     """PyTorch contenders: float32, bf16 autocast, bf16 autocast channels-last (and float32
     channels-last). ``network``: family / preset / size of the generator (default: DeblurGAN paper)."""
@@ -580,6 +590,9 @@ def _torch_cases(what: str, network: dict | None = None, float32_channels_last: 
                 "pytorch bf16 channels-last": {"bf16": True, "channels_last": True}}
     if what == "infer" and float32_channels_last:
         variants["pytorch float32 channels-last"] = {"channels_last": True}
+    if what == "infer" and network and network.get("family") != "deblur_gan":
+        # PyTorch with BatchNorm2d folded into the convs too, as ours is (eager PyTorch does not fold)
+        variants[f"pytorch {BN_FOLDED}"] = {"bf16": True, "channels_last": True, "fold": True}
     return {name: {"kind": "torch", "what": what, **(network or {}), **options} for name, options in variants.items()}
 
 
@@ -590,7 +603,8 @@ def _ratios(rows: list[dict], results: dict | None, ours_name: str | None = None
     policy = policy or AUTO_POLICY
     timed = {r["name"]: r["median_ms"] for r in rows if r.get("median_ms")}
     ours = timed.get(ours_name or f"ours {policy}")
-    torch_rows = {k: v for k, v in timed.items() if k.startswith("pytorch")}
+    # PyTorch as users run it (eager, no folding); its BN-folded variant is reported on its own
+    torch_rows = {k: v for k, v in timed.items() if k.startswith("pytorch") and not k.endswith(BN_FOLDED)}
     if not ours or not torch_rows:
         return
     best = min(torch_rows, key=torch_rows.get)
@@ -598,9 +612,13 @@ def _ratios(rows: list[dict], results: dict | None, ours_name: str | None = None
                "pytorch_best_ms": torch_rows[best], "speedup_vs_best": round(torch_rows[best] / ours, 2)}
     if "pytorch float32" in torch_rows:
         summary["speedup_vs_float32"] = round(torch_rows["pytorch float32"] / ours, 2)
+    folded = timed.get(f"pytorch {BN_FOLDED}")
+    if folded:
+        summary["speedup_vs_bn_folded"] = round(folded / ours, 2)
     rows.append({"name": "summary", **summary})
     print(f"  ours ({policy}, {label}) vs PyTorch: {summary['speedup_vs_best']}x "
-          f"faster than its best ({best}), {summary.get('speedup_vs_float32')}x than its float32")
+          f"faster than its best ({best}), {summary.get('speedup_vs_float32')}x than its float32"
+          + (f", {summary['speedup_vs_bn_folded']}x than its {BN_FOLDED}" if folded else ""))
 
 
 def _print_rows(rows: list[dict], peak: dict | None) -> None:

@@ -276,8 +276,49 @@ def load_keras_weights(module: nn.Module, keras_model) -> nn.Module:
     return module
 
 
-def inference(family: str, preset=None, channels_last: bool = False, bf16: bool = False):
+def fold_batch_norm(module: nn.Module, channels: int) -> int:
+    """Fold, in place, each eval-mode BatchNorm2d whose input is a conv's output into that conv
+    (``torch.nn.utils.fusion.fuse_conv_bn_eval``; the BatchNorm2d becomes ``nn.Identity``), what
+    ``common.folding`` does for ours. The pairs are found by running the module once (which tensor
+    each module read and wrote): ``torch.fx``'s own fusion does not trace ``SameConv2d``'s size-
+    dependent padding. In these twins a folded conv's output is read by its BatchNorm2d only.
+    Returns the number of pairs folded."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    module.eval()
+    produced, pairs = {}, []
+
+    def record(layer, inputs, output):
+        if isinstance(layer, nn.BatchNorm2d) and id(inputs[0]) in produced:
+            pairs.append((produced[id(inputs[0])], layer))
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            produced[id(output)] = layer
+
+    leaves = [m for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d))]
+    handles = [m.register_forward_hook(record) for m in leaves]
+    try:
+        with torch.no_grad():
+            module(torch.zeros(1, channels, 16, 16))
+    finally:
+        for handle in handles:
+            handle.remove()
+    replace = {}
+    for conv, norm in pairs:
+        replace[id(conv)] = fuse_conv_bn_eval(conv, norm, transpose=isinstance(conv, nn.ConvTranspose2d))
+        replace[id(norm)] = nn.Identity()
+    for parent in module.modules():
+        for name, child in list(parent.named_children()):
+            if id(child) in replace:
+                setattr(parent, name, replace[id(child)]) if not isinstance(parent, nn.ModuleDict) \
+                    else parent.__setitem__(name, replace[id(child)])
+    return len(pairs)
+
+
+def inference(family: str, preset=None, channels_last: bool = False, bf16: bool = False, fold: bool = False):
     """``(run, channels)``: ``run((N, C, H, W) float32)`` is the generator in eval mode, no grad,
-    float32 or bf16 autocast, contiguous or channels-last (random weights: speed does not depend on them)."""
+    float32 or bf16 autocast, contiguous or channels-last (random weights: speed does not depend on them);
+    ``fold``: BatchNorm2d folded into the convs first (:func:`fold_batch_norm`)."""
     module = build(family, preset)
+    if fold:
+        fold_batch_norm(module, input_channels(module))
     return torch_deblurgan.inference(channels_last, bf16, generator=module), input_channels(module)

@@ -60,6 +60,13 @@ def _compare(tg, family, keras_model, torch_model, height, width):
     assert 0.05 < float(np.std(ours)) and float(np.mean(np.abs(ours) > 0.99)) < 0.2  # not saturated
     np.testing.assert_allclose(theirs, ours, atol=2e-5)  # measured: up to 1.1e-6
     np.testing.assert_allclose(last.permute(0, 2, 3, 1).numpy(), ours, atol=2e-5)
+    # the baseline with BatchNorm2d folded into its convs (run.py's "bn-folded" contender) too
+    norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in torch_model.modules())
+    assert tg.fold_batch_norm(torch_model, channels) == norms > 0
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in torch_model.modules())
+    with torch.no_grad():
+        folded = torch_model(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(folded, ours, atol=2e-5)
 
 
 @pytest.mark.parametrize("preset", ["bubbliiiing", "paper"])
