@@ -306,11 +306,10 @@ def fold_batch_norm(module: nn.Module, channels: int) -> int:
     for conv, norm in pairs:
         replace[id(conv)] = fuse_conv_bn_eval(conv, norm, transpose=isinstance(conv, nn.ConvTranspose2d))
         replace[id(norm)] = nn.Identity()
-    for parent in module.modules():
+    for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
             if id(child) in replace:
-                setattr(parent, name, replace[id(child)]) if not isinstance(parent, nn.ModuleDict) \
-                    else parent.__setitem__(name, replace[id(child)])
+                setattr(parent, name, replace[id(child)])  # also right for an nn.ModuleDict entry
     return len(pairs)
 
 
