@@ -4,8 +4,10 @@ random weights and BatchNorm statistics, loaded with no --preset, compared with 
     python benchmarks/upstream_weights.py [--keep DIR]
 
 Needs PyTorch and tf-keras (requirements-dev.txt) to write the files; loading them does not. Prints
-the detected ``weights:`` line and max |ours - upstream| on one 32 x 48 image per file kind, and
-for SRGAN the upstream model's own float32-vs-float64 difference (the rounding floor).
+the detected ``weights:`` line and max |ours - upstream| on one 32 x 48 image per file kind, for the
+loaded model and for the copy ``predict.py`` runs (``Loaded.inference_network()``: BatchNormalization
+folded into the convs), and for SRGAN the upstream model's own float32-vs-float64 difference (the
+rounding floor).
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ def measure(folder: Path) -> None:
     def report(module, path, inputs, expected):
         loaded = module.load(path)
         got = np.asarray(loaded.model(inputs, training=False))
-        rows.append((loaded.description, float(np.abs(got - expected).max())))
+        folded = np.asarray(loaded.inference_network()(inputs, training=False))
+        rows.append((loaded.description, float(np.abs(got - expected).max()),
+                     float(np.abs(folded - expected).max())))
 
     spec = importlib.util.spec_from_file_location("torch_deblurgan", REPO / "benchmarks" / "torch_deblurgan.py")
     reference = importlib.util.module_from_spec(spec)
@@ -107,8 +111,8 @@ def measure(folder: Path) -> None:
         res = net(torch.from_numpy(net_input.transpose(0, 3, 1, 2).copy())).numpy().transpose(0, 2, 3, 1)
     report(glcic, folder / "completionnet_places2.t7", [unit, mask], unit * (1 - mask) + res * mask)
 
-    for description, error in rows:
-        print(f"{description}\n    max |ours - upstream| = {error:.1e}")
+    for description, error, folded in rows:
+        print(f"{description}\n    max |ours - upstream| = {error:.1e} (loaded model), {folded:.1e} (BatchNorm folded)")
     for name, floor in floors.items():
         print(f"{name}: upstream float32 vs float64 = {floor:.1e} (rounding floor)")
 
