@@ -49,6 +49,8 @@ def foldable_pairs(model) -> list:
     whose output nothing else reads; channels last."""
     import keras
 
+    # Keras 3's functional graph: a layer's calls are its _inbound_nodes (their input tensors carry
+    # _keras_history, the producing layer) and the nodes reading its output its _outbound_nodes
     pairs = []
     for layer in _inner_layers(model):
         if not isinstance(layer, keras.layers.BatchNormalization) or len(layer._inbound_nodes) != 1:

@@ -53,7 +53,9 @@ def run(loaded: Loaded, image: np.ndarray, *, tile: int | None = None, mask=None
     as the official test.lua."""
     if options:
         raise TypeError(f"dgf_deblur run(): unknown option(s) {', '.join(options)}")
-    return deblur(loaded.inference_network(train_mode), image, SimpleNamespace(tile=tile, train_mode=train_mode))
+    # train_mode: the network as trained (batch statistics), else BatchNormalization folded (common.folding)
+    network = loaded.inference_network(train_mode)
+    return deblur(network, image, SimpleNamespace(tile=tile, train_mode=train_mode))
 
 
 def load_from_args(args) -> Loaded:
