@@ -650,6 +650,9 @@ def main(argv=None) -> int:
                         help="only: peak memory of default-flag inference on a 4032x3024 photo per family")
     parser.add_argument("--photo-size", default="3024x4032", metavar="HxW",
                         help="with --photo: the photo's height x width (default 3024x4032)")
+    parser.add_argument("--photo-precision", default="auto", choices=("auto", "float32", "mixed_bfloat16"),
+                        help="with --photo: predict.py's --precision (default auto: what predict.py picks "
+                             "for each family on this machine)")
     parser.add_argument("--inference-only", action="store_true",
                         help="only the per-family generator timings, with PyTorch's at each first size "
                              "(no training, seams)")
@@ -687,9 +690,13 @@ def main(argv=None) -> int:
         size = [int(side) for side in args.photo_size.lower().split("x")]
         print(f"\npredict with default flags on a {size[1]}x{size[0]} photo (automatic tile)")
         rows = []
+        from common.precision import resolve_inference_precision
+
         for family in families:
+            policy = resolve_inference_precision(args.photo_precision, family)
             row = one_shot(family, {"kind": "photo", "family": family, "preset": PRESETS[family][0],
-                                    "size": size, "policy": "float32"}, log)
+                                    "size": size, "policy": policy}, log)
+            row["policy"] = policy
             print(f"  {family:<16} {row}", flush=True)
             rows.append(row)
         results["photo"] = rows
