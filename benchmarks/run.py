@@ -358,6 +358,9 @@ def _case_seams(spec):
     model, config = build_generator(family, spec["preset"])
     if family == "deblur_gan":
         model = keras.Model(model.input, model.get_layer("tanh").output)
+    from common.folding import fold_batch_norm
+
+    model = fold_batch_norm(model)  # what predict.py runs
     height, width = spec["size"]
     noise = np.random.default_rng(0).uniform(-1, 1, (height, width, 3))
     image = np.clip(3 * gaussian_filter(noise, (3, 3, 0)), -1, 1).astype("float32")
@@ -381,7 +384,10 @@ def _glcic_seams(spec) -> dict:
     from glcic_inpaint.predict import random_mask
 
     network, config = build_generator("glcic_inpaint", spec["preset"])
-    model = build_inpainter(regions.varied_weights(network), config, config.mean_color or (0.5, 0.5, 0.5))
+    from common.folding import fold_batch_norm
+
+    model = fold_batch_norm(build_inpainter(regions.varied_weights(network), config,
+                                            config.mean_color or (0.5, 0.5, 0.5)))  # what predict.py runs
     height, width = spec["size"]
     noise = np.random.default_rng(0).uniform(0, 1, (height, width, 3))
     image = np.round(255 * np.clip(0.5 + 3 * gaussian_filter(noise - 0.5, (3, 3, 0)), 0, 1)).astype(np.uint8)
@@ -757,6 +763,8 @@ def main(argv=None) -> int:
         return _finish(results, args.json)
 
     print("\ntiled vs whole image, PSNR", flush=True)
+    from common.precision import resolve_inference_precision
+
     results["seams"] = []
     for family in families:
         for preset in PRESETS[family]:
@@ -764,10 +772,12 @@ def main(argv=None) -> int:
             # GLCIC: output tiles around the holes, in the holes
             size = {"srgan": [180, 320], "dgf_deblur": [360, 640]}.get(family, [720, 1280])
             tile = {"srgan": 128, "dgf_deblur": 256, "glcic_inpaint": 64}.get(family, 512)
+            # in the precision predict.py's --precision auto picks, the network it runs (folded)
+            policy = resolve_inference_precision("auto", family)
             row = one_shot(f"{family} {preset}", {"kind": "seams", "family": family, "preset": preset,
-                                                  "size": size, "tile": tile}, log)
-            print(f"  {family} {preset} {size[0]}x{size[1]} tile {row.get('tile')}: {row.get('psnr_db')} dB "
-                  f"{row.get('error', '')}", flush=True)
+                                                  "size": size, "tile": tile, "policy": policy}, log)
+            print(f"  {family} {preset} {size[0]}x{size[1]} tile {row.get('tile')} {policy}: "
+                  f"{row.get('psnr_db')} dB {row.get('error', '')}", flush=True)
             results["seams"].append(row)
 
     _family_timings(families, reps, section, skip_deblurgan_256=True, train=True, torch_ok=torch_ok)
