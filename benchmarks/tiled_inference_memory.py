@@ -4,7 +4,8 @@
     python benchmarks/tiled_inference_memory.py --family deblur_gan --size 3024x4032 --tiles 512
 
 Each measurement runs in a fresh process with randomly initialised weights (memory and time do not
-depend on the weights) and reports the process's peak resident memory. ``--tiles 0`` is the whole
+depend on the weights), BatchNormalization folded as in predict.py, and reports the process's peak
+resident memory. ``--tiles 0`` is the whole
 image at once. Extra ``--set field=value`` overrides go to the family's config (e.g. a narrower net).
 """
 
@@ -21,12 +22,14 @@ import numpy as np
 family, height, width, tile, overrides = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), json.loads(sys.argv[5])
 import importlib
 model = importlib.import_module(f"{family}.model")
+from common.folding import fold_batch_norm
 from common.inference import restore_array
 build = getattr(model, "build_generator", None) or getattr(model, "build_completion_network")
-generator = build(**overrides)
+generator = fold_batch_norm(build(**overrides))  # what predict.py runs
+scale = int(generator(np.zeros((1, 8, 8, 3), "float32")).shape[1]) // 8  # SRGAN: 4
 image = np.random.default_rng(0).uniform(-1, 1, (height, width, 3)).astype("float32")
 start = time.perf_counter()
-out = restore_array(generator, image, multiple=4, tile=tile)  # 0: the whole image
+out = restore_array(generator, image, multiple=4, scale=scale, tile=tile)  # 0: the whole image
 elapsed = time.perf_counter() - start
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"seconds": round(elapsed, 1), "peak_mb": round(peak_mb), "shape": list(out.shape)}))
