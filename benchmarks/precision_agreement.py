@@ -174,7 +174,7 @@ def fit(family: str, loaded, steps: int, lr: float, seed: int) -> float:
         loss = float(step(inputs, target, mask))
     # BatchNorm moving statistics of a short fit lag behind (momentum 0.99 in some presets): set
     # them from a few training-mode passes, as a longer training would have them
-    norms = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in norms]
     for layer in norms:
         layer.momentum = 0.5
@@ -186,13 +186,6 @@ def fit(family: str, loaded, steps: int, lr: float, seed: int) -> float:
         for layer, momentum in zip(norms, momenta):
             layer.momentum = momentum
     return loss
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
 
 
 def build_pair(family: str, preset: str, overrides: dict, run: str | None, seed: int,

@@ -602,7 +602,7 @@ def _torch_cases(what: str, network: dict | None = None, float32_channels_last: 
     return {name: {"kind": "torch", "what": what, **(network or {}), **options} for name, options in variants.items()}
 
 
-def _ratios(rows: list[dict], results: dict | None, ours_name: str | None = None,
+def _ratios(rows: list[dict], ours_name: str | None = None,
             policy: str | None = None, label: str = "the --precision auto choice") -> None:
     """Print and record ours (default --precision auto; row ``ours_name``, default ``ours <policy>``)
     against PyTorch's float32 and its best: PyTorch's median / ours, above 1 when ours is faster."""
@@ -728,7 +728,7 @@ def main(argv=None) -> int:
                  for p in policies() for x in (False, True) if not (args.quick and x)}
         if torch_ok:
             cases.update(_torch_cases("infer"))
-        _ratios(section("DeblurGAN paper generator, 256x256, batch 1", cases), results)
+        _ratios(section("DeblurGAN paper generator, 256x256, batch 1", cases))
         results["agreement"] = one_shot("agreement", {"kind": "agreement", "policy": AUTO_POLICY}, log)
         print(f"  {AUTO_POLICY} vs float32 output, PSNR: {results['agreement'].get('psnr_output_db')} dB "
               f"(learned part before the global residual: {results['agreement'].get('psnr_learned_part_db')} dB)"
@@ -739,7 +739,7 @@ def main(argv=None) -> int:
             cases.update({k: v for k, v in _torch_cases("train").items()
                           if not args.quick or k == "pytorch float32"})  # bf16 steps took 2-3x longer
         _ratios(section("DeblurGAN paper training step (5 critic + 1 generator update), batch 1, 256x256",
-                        cases, max(3, reps // 2)), results)
+                        cases, max(3, reps // 2)))
         rows = section("DeblurGAN paper input pipeline (bundled sample pairs, 256x256 crops)",
                        {"pipeline batches": {"kind": "pipeline"}}, 20)
         train_rows = [r for r in results["comparisons"][list(results["comparisons"])[-2]]
@@ -814,12 +814,12 @@ def _family_timings(families, reps, section, skip_deblurgan_256: bool, train: bo
                     from common.precision import INFERENCE_FLOAT32_FAMILIES
 
                     if family in INFERENCE_FLOAT32_FAMILIES:
-                        _ratios(rows, None, f"{name} float32", "float32",
+                        _ratios(rows, f"{name} float32", "float32",
                                 "what predict.py's --precision auto runs for this family")
-                        _ratios(rows, None, f"{name} {AUTO_POLICY}", AUTO_POLICY,
+                        _ratios(rows, f"{name} {AUTO_POLICY}", AUTO_POLICY,
                                 f"with --precision {AUTO_POLICY}")
                     else:
-                        _ratios(rows, None, f"{name} {AUTO_POLICY}")
+                        _ratios(rows, f"{name} {AUTO_POLICY}")
             if train and family in TRAINABLE and not (family == "deblur_gan" and preset == "paper"):
                 cases = {f"{family} {preset} train {p}": {"kind": "train", "family": family, "preset": preset,
                                                           "policy": p} for p in policies()}

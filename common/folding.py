@@ -33,26 +33,17 @@ def _foldable_conv(layer) -> bool:
             and len(layer._inbound_nodes) == 1 and len(layer._outbound_nodes) == 1)
 
 
-def _inner_layers(model):
-    """The layers of ``model`` and of the functional models nested in it."""
-    import keras
-
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _inner_layers(layer)
-
-
 def foldable_pairs(model) -> list:
     """``(conv, batch_norm)`` pairs of ``model`` (nested models included) that can be folded: the
     BatchNormalization's only input is a Conv2D / Conv2DTranspose without activation, called once,
     whose output nothing else reads; channels last."""
     import keras
 
-    # Keras 3's functional graph: a layer's calls are its _inbound_nodes (their input tensors carry
-    # _keras_history, the producing layer) and the nodes reading its output its _outbound_nodes
+    # Keras 3's internals: _flatten_layers walks nested models too; a layer's calls are its
+    # _inbound_nodes (their input tensors carry _keras_history, the producing layer) and the nodes
+    # reading its output its _outbound_nodes
     pairs = []
-    for layer in _inner_layers(model):
+    for layer in model._flatten_layers(include_self=False):
         if not isinstance(layer, keras.layers.BatchNormalization) or len(layer._inbound_nodes) != 1:
             continue
         if layer.axis not in (-1, 3) or getattr(layer, "renorm", False):

@@ -70,7 +70,7 @@ def run(loaded: Loaded, image: np.ndarray, *, tile: int | None = None, mask=None
     # stochastic: the network as trained (dropout on), else BatchNormalization folded (common.folding)
     return restore_array(loaded.inference_network(stochastic), uint8_to_signed(image),
                          multiple=loaded.config.multiple, tile=tile, training=stochastic,
-                         finish=lambda restored: np.asarray(signed_to_uint8(np.clip(restored, -1.0, 1.0))))
+                         finish=signed_to_uint8)
 
 
 def add_model_flags(p):

@@ -105,4 +105,4 @@ def deblur(generator, image, args):
     # finish: converted to uint8 strip by strip as the tiles are blended (common.inference)
     return restore_array(generator, uint8_to_signed(image), multiple=1,
                          tile=tile_for(args, image.shape), training=args.train_mode,
-                         finish=lambda restored: np.asarray(signed_to_uint8(np.clip(restored, -1.0, 1.0))))
+                         finish=signed_to_uint8)
