@@ -276,7 +276,7 @@ def load_keras_weights(module: nn.Module, keras_model) -> nn.Module:
     return module
 
 
-def fold_batch_norm(module: nn.Module, channels: int) -> int:
+def fold_batch_norm(module: nn.Module) -> int:
     """Fold, in place, each eval-mode BatchNorm2d whose input is a conv's output into that conv
     (``torch.nn.utils.fusion.fuse_conv_bn_eval``; the BatchNorm2d becomes ``nn.Identity``), what
     ``common.folding`` does for ours. The pairs are found by running the module once (which tensor
@@ -298,7 +298,7 @@ def fold_batch_norm(module: nn.Module, channels: int) -> int:
     handles = [m.register_forward_hook(record) for m in leaves]
     try:
         with torch.no_grad():
-            module(torch.zeros(1, channels, 16, 16))
+            module(torch.zeros(1, input_channels(module), 16, 16))
     finally:
         for handle in handles:
             handle.remove()
@@ -319,5 +319,5 @@ def inference(family: str, preset=None, channels_last: bool = False, bf16: bool 
     ``fold``: BatchNorm2d folded into the convs first (:func:`fold_batch_norm`)."""
     module = build(family, preset)
     if fold:
-        fold_batch_norm(module, input_channels(module))
+        fold_batch_norm(module)
     return torch_deblurgan.inference(channels_last, bf16, generator=module), input_channels(module)

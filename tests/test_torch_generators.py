@@ -62,7 +62,7 @@ def _compare(tg, family, keras_model, torch_model, height, width):
     np.testing.assert_allclose(last.permute(0, 2, 3, 1).numpy(), ours, atol=2e-5)
     # the baseline with BatchNorm2d folded into its convs (run.py's "bn-folded" contender) too
     norms = sum(isinstance(m, torch.nn.BatchNorm2d) for m in torch_model.modules())
-    assert tg.fold_batch_norm(torch_model, channels) == norms > 0
+    assert tg.fold_batch_norm(torch_model) == norms > 0
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in torch_model.modules())
     with torch.no_grad():
         folded = torch_model(torch.from_numpy(x).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
