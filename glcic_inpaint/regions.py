@@ -7,7 +7,7 @@ needs to see only the holes grown by that field: a crop whose borders are at lea
 whole-image run) gives the same values there as the whole image, up to float rounding.
 
 - :func:`receptive_field`: how far an output pixel looks, read from the built model's layers
-  (kernel sizes, strides, dilations, paddings, transposed convs), for any preset or width.
+  (``common/receptive_field.py``), for any preset or width.
 - :func:`plan`: the crops to run and the output boxes to keep from each. Crop tops and lefts are
   multiples of the network's total stride (4), so the stride-2 grids line up with a whole-image run.
 """
@@ -19,105 +19,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Layers that act on each pixel alone (no spatial reach).
-_POINTWISE = ("InputLayer", "BatchNormalization", "ReLU", "LeakyReLU", "Activation", "Dropout",
-              "ExactBatchNormalization", "HoleFill", "Composite")
+from common.receptive_field import Field, input_interval, layer_steps
+from common.receptive_field import receptive_field as _receptive_field
 
-
-def _pair(value) -> tuple[int, int]:
-    return (int(value), int(value)) if np.isscalar(value) else (int(value[0]), int(value[1]))
-
-
-def _same_pad_before(kernel: int, stride: int, dilation: int) -> int:
-    """Pixels TensorFlow's SAME padding adds before the input, for an input size divisible by the
-    stride (our crops are multiples of 4): total = max(d (k - 1) + 1 - s, 0), half of it before."""
-    return max(dilation * (kernel - 1) + 1 - stride, 0) // 2
+# the completion network inside the inpainter: its hole fill and compositing act on each pixel
+_GLCIC_POINTWISE = ("HoleFill", "Composite")
 
 
 def _layer_steps(model) -> list[tuple]:
-    """The spatial steps of a chain model, input to output, one per axis:
-    ``("conv", kernel, stride, dilation, pad_before)``, ``("deconv", kernel, stride, pad_before)``
-    or ``("shift", pad_before)`` (zero padding)."""
-    import keras
-
-    steps = []
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if isinstance(layer, keras.Model):  # the completion network inside the inpainter
-            steps.extend(_layer_steps(layer))
-        elif kind in _POINTWISE:
-            continue
-        elif kind == "ZeroPadding2D":
-            (top, _), (left, _) = layer.padding
-            steps.append((("shift", int(top)), ("shift", int(left))))
-        elif kind == "Conv2DTranspose":
-            if getattr(layer, "output_padding", None) not in (None, (None, None)):
-                raise ValueError(f"{layer.name}: output_padding is not supported")
-            if any(d != 1 for d in _pair(layer.dilation_rate)):
-                raise ValueError(f"{layer.name}: dilated transposed convs are not supported")
-            axes = []
-            for k, s in zip(_pair(layer.kernel_size), _pair(layer.strides)):
-                # the transpose of a stride-s SAME conv from s*n to n pixels: max(k - s, 0) // 2 before
-                axes.append(("deconv", k, s, max(k - s, 0) // 2 if layer.padding == "same" else 0))
-            steps.append(tuple(axes))
-        elif hasattr(layer, "kernel_size") and hasattr(layer, "strides"):  # Conv2D and subclasses
-            axes = []
-            for k, s, d in zip(_pair(layer.kernel_size), _pair(layer.strides), _pair(layer.dilation_rate)):
-                before = _same_pad_before(k, s, d) if layer.padding == "same" else 0
-                axes.append(("conv", k, s, d, before))
-            steps.append(tuple(axes))
-        else:
-            raise ValueError(f"{layer.name} ({kind}): unknown spatial reach; add it to glcic_inpaint.regions")
-    return steps
-
-
-def _input_interval(steps, axis: int, low: int, high: int) -> tuple[int, int]:
-    """Input positions (along ``axis``) that output positions ``low..high`` depend on."""
-    for step in reversed(steps):
-        kind, *args = step[axis]
-        if kind == "shift":
-            low, high = low - args[0], high - args[0]
-        elif kind == "conv":
-            k, s, d, before = args
-            low, high = s * low - before, s * high - before + d * (k - 1)
-        else:  # deconv: output o = s * i - before + j, j in 0..k-1
-            k, s, before = args
-            low, high = math.ceil((low + before - (k - 1)) / s), (high + before) // s
-    return low, high
-
-
-@dataclass(frozen=True)
-class Field:
-    """How far the network looks: output pixel ``p`` depends on input pixels
-    ``p - before .. p + after`` (per axis: rows, columns), whatever ``p``'s phase on the stride grid."""
-
-    before: tuple[int, int]
-    after: tuple[int, int]
-    stride: int  # crops must start at multiples of this to keep the strided grids aligned
-
-    @property
-    def radius(self) -> int:
-        return max(*self.before, *self.after)
+    return layer_steps(model, _GLCIC_POINTWISE)
 
 
 def receptive_field(model) -> Field:
-    """The receptive field of a chain of convs (the completion network, or the inpainter holding it:
-    its hole fill and compositing act per pixel), computed from its layers."""
-    steps = _layer_steps(model)
-    stride = 1
-    for step in steps:
-        kind, *args = step[0]
-        if kind == "conv":
-            stride *= args[1]
-    before, after = [], []
-    for axis in (0, 1):
-        far_before = far_after = 0
-        for p in range(16 * stride, 17 * stride):  # every phase of the stride grid
-            low, high = _input_interval(steps, axis, p, p)
-            far_before, far_after = max(far_before, p - low), max(far_after, high - p)
-        before.append(far_before)
-        after.append(far_after)
-    return Field(tuple(before), tuple(after), stride)
+    """The receptive field of the completion network, or of the inpainter holding it
+    (:func:`common.receptive_field.receptive_field`)."""
+    return _receptive_field(model, _GLCIC_POINTWISE)
+
+
+_input_interval = input_interval
 
 
 # ----------------------------------------------------------------------------- tiles
