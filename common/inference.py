@@ -4,7 +4,10 @@
 - ``tile``: the image is cut into overlapping tiles processed one at a time and blended with
   linear ramps, so memory is bounded by the tile size and no seams show; the blending goes one
   row of tiles at a time and hands final rows to ``finish`` (e.g. to uint8), so only a strip of
-  the result is ever held in float32 (``common.tiling`` counts these buffers).
+  the result is ever held in float32 (``common.tiling`` counts these buffers). A network with
+  instance norms (DeblurGAN ``paper``) is tiled with the whole image's statistics and each tile
+  gets its receptive field as unweighted context, so the tiles give the whole-image result
+  (``common.whole_image_norm``).
 - ``process_files``: a file or folder with a progress bar; whatever goes wrong with one file is
   one ``failed FILE: reason`` line and the run goes on (:class:`Batch`, also used by the test
   scripts); the last line is ``N succeeded, M failed``. Outputs never overwrite inputs, and
@@ -80,14 +83,16 @@ def _run(generator, batch: np.ndarray, training: bool) -> np.ndarray:
     return graph_call(generator, batch, training)
 
 
-def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
-    """1-D blending weights: rise over ``overlap`` pixels unless the tile touches the border."""
+def _ramp(length: int, overlap: int, at_start: bool, at_end: bool, margin: int = 0) -> np.ndarray:
+    """1-D blending weights: zero over the first ``margin`` pixels, then rising over ``overlap``
+    pixels, unless the tile touches the border (and the same at the end)."""
     weights = np.ones(length, np.float32)
-    ramp = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
-    if overlap and not at_start:
-        weights[:overlap] = np.minimum(weights[:overlap], ramp)
-    if overlap and not at_end:
-        weights[-overlap:] = np.minimum(weights[-overlap:], ramp[::-1])
+    ramp = np.concatenate([np.zeros(margin, np.float32), (np.arange(overlap, dtype=np.float32) + 0.5) / overlap])
+    width = margin + overlap
+    if width and not at_start:
+        weights[:width] = np.minimum(weights[:width], ramp)
+    if width and not at_end:
+        weights[-width:] = np.minimum(weights[-width:], ramp[::-1])
     return weights
 
 
@@ -117,6 +122,14 @@ def _emit(out, total, weights, start: int, out_h: int, out_w: int, finish):
             out = np.empty((out_h, out_w, value.shape[-1]), np.asarray(value).dtype)
         out[start + first: start + last] = value
     return out
+
+
+def _instance_norm_margin(generator, multiple: int) -> int:
+    """Pixels of context a tile of ``generator`` needs on each side when it holds instance norms
+    that :mod:`common.whole_image_norm` runs (0 otherwise)."""
+    from common import whole_image_norm
+
+    return whole_image_norm.context(generator, multiple) if whole_image_norm.supported(generator) else 0
 
 
 def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 1,
@@ -156,23 +169,38 @@ def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 
         raise UserError(f"--tile {tile}: must be a positive multiple of {multiple}")
     overlap = min(overlap, tile // 4)
     overlap -= overlap % multiple
-    step = tile - overlap
+    # an instance-norm network: each tile gets the whole image's statistics and `margin` pixels of
+    # context on every inner side (its receptive field), unweighted (common/whole_image_norm.py)
+    margin = _instance_norm_margin(generator, multiple) if not training else 0
+    if margin and tile < 2 * margin + overlap + multiple:
+        raise UserError(f"--tile {tile}: this network normalises over the whole image and each tile needs "
+                        f"{margin} pixels of context on every side; use at least {2 * margin + overlap + multiple}")
+    step = tile - overlap - 2 * margin
     padded = pad_to_multiple(image, multiple, min_size)
     ph, pw = padded.shape[:2]
     tops, lefts = _tile_starts(ph, tile, step), _tile_starts(pw, tile, step)
+    whole_norm = None
+    if margin:
+        from common.whole_image_norm import WholeImageNorm
+
+        whole_norm = WholeImageNorm(generator, padded, tops, lefts, tile, multiple)
+        whole_norm.compute_statistics()
     out = total = weight_sum = None
     for i, top in enumerate(tops):
         # total / weight_sum hold output rows top * scale .. (top + tile) * scale: this strip,
         # whose first rows may already hold the previous strip's contributions (the overlap)
         for left in lefts:
             crop = padded[top: top + tile, left: left + tile]
-            result = _run(generator, crop[None], training)[0]
+            if whole_norm is not None:
+                result = whole_norm.tile_output(top, left)
+            else:
+                result = _run(generator, crop[None], training)[0]
             th, tw = result.shape[:2]
             if total is None:
                 total = np.zeros((th, pw * scale, result.shape[-1]), np.float32)
                 weight_sum = np.zeros((th, pw * scale, 1), np.float32)
-            wy = _ramp(th, overlap * scale, top == 0, top + crop.shape[0] >= ph)
-            wx = _ramp(tw, overlap * scale, left == 0, left + crop.shape[1] >= pw)
+            wy = _ramp(th, overlap * scale, top == 0, top + crop.shape[0] >= ph, margin * scale)
+            wx = _ramp(tw, overlap * scale, left == 0, left + crop.shape[1] >= pw, margin * scale)
             weights = (wy[:, None] * wx[None, :])[..., None]
             x0 = left * scale
             total[:th, x0: x0 + tw] += result * weights

@@ -41,6 +41,11 @@ PEAK_BUDGET = 3 * 1024 ** 3  # bytes: issue 10, "never more than 3 GB peak resid
 SAFETY = 2.0  # measured runtime peak / graph live-set estimate stays below this (README, Performance)
 PROBE = 64  # side of the probe image used to read a network's memory per pixel
 MIN_TILE, MAX_TILE = 64, 2048
+# Instance-norm networks (auto_tile): tiles with their context cover more pixels than the image
+# (1.3x for DeblurGAN's 84-px context in 1,560-px tiles), and a tile is at least 8 contexts wide
+# (then half of it is kept).
+KEPT_TILING_FACTOR = 1.5
+CONTEXT_TILES = 8
 # Bytes of restore_array's and the caller's buffers (module docstring), float32 = 4 x 3 channels.
 IMAGE_BUFFERS_IN = 4 * 3  # per input pixel: the padded copy
 IMAGE_BUFFERS_OUT = 3  # per output pixel: the uint8 result
@@ -184,8 +189,20 @@ def activation_bytes_per_pixel(model, channels: int | None = None, probe: int = 
 
 
 def auto_tile(model, height: int, width: int, *, multiple: int = 4, scale: int = 1) -> int:
-    """Tile side for ``model`` on an image of this size in this process now; 0 = whole image."""
+    """Tile side for ``model`` on an image of this size in this process now; 0 = whole image.
+
+    A network with instance norms is tiled with the whole image's statistics
+    (``common/whole_image_norm.py``): its kept activations get ``KEPT_TILING_FACTOR`` times their
+    bytes per image pixel beside the tile, and its tiles are at least ``CONTEXT_TILES`` times the
+    context each needs on one side (smaller ones would be mostly context)."""
     if height * width * scale * scale <= PROBE * PROBE * 16:  # 256 x 256 result pixels: always whole
         return 0
+    from common import whole_image_norm
+
+    budget, min_tile = memory_budget(), MIN_TILE
+    margin = whole_image_norm.context(model, multiple)
+    if margin:
+        budget -= KEPT_TILING_FACTOR * whole_image_norm.kept_bytes_per_pixel(model, multiple) * height * width
+        min_tile = max(MIN_TILE, CONTEXT_TILES * margin)
     return choose_tile(height, width, bytes_per_pixel=activation_bytes_per_pixel(model),
-                       budget_bytes=memory_budget(), multiple=multiple, scale=scale)
+                       budget_bytes=budget, multiple=multiple, scale=scale, min_tile=min_tile)
