@@ -15,8 +15,9 @@ the whole image, with no more memory than the tiles and a few cached activations
   variance;
 - the activations every later layer still needs at such a point (the norm's input and, inside a
   residual block, the block's input) are kept per tile when they fit the memory left beside a
-  tile, so the next part starts from them instead of from the image (DeblurGAN: every point at
-  1/2 and 1/4 resolution; the full-resolution ones are recomputed from the last kept point);
+  tile, so the next part starts from them instead of from the image (DeblurGAN in bf16: every
+  point at 1/2 and 1/4 resolution; the full-resolution ones are recomputed from the last kept
+  point); when none between two norms fits, the cheapest is kept in temporary files;
 - :meth:`WholeImageNorm.tile_output` runs the rest for one tile; ``common.inference.restore_array``
   blends the tiles as for any network.
 
@@ -331,12 +332,13 @@ class WholeImageNorm:
             smaller where the image is); ``multiple``: the network's size multiple.
         cache_budget: bytes the kept activations may take (``None``: what
             ``common.tiling.memory_budget`` leaves beside one tile of ``model``).
+        use_disk: keep a point in temporary files when none fits in memory.
 
     ``statistics`` maps each norm's name to its (mean, variance), float64, once computed.
     """
 
     def __init__(self, model, padded: np.ndarray, tops: list[int], lefts: list[int], tile: int,
-                 multiple: int = 4, cache_budget: float | None = None):
+                 multiple: int = 4, cache_budget: float | None = None, use_disk: bool = True):
         self.padded, self.tile, self.multiple = padded, tile, multiple
         self.tiles = [(top, left) for top in tops for left in lefts]
         height, width = padded.shape[:2]
@@ -350,7 +352,10 @@ class WholeImageNorm:
         self.analysis = _analysis(model, multiple)
         self.statistics: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.kept_points: list[list[str]] = []  # the layers whose outputs were kept, point by point
+        self.kept_where: list[str] = []  # and where ("memory" or "disk")
+        self.use_disk = use_disk
         self._final = None
+        self._folder = None  # a TemporaryDirectory while points are kept on disk
 
     # ------------------------------------------------------------------ pieces
     def _crop(self, index: int) -> np.ndarray:
@@ -379,21 +384,65 @@ class WholeImageNorm:
         return total, squares, (r1 - r0) * (c1 - c0)
 
     # ------------------------------------------------------------------ the passes
-    def keep_plan(self) -> list[list]:
-        """For each norm (graph order), the tensors kept per tile after its pass (empty: none new;
-        the next pass starts from the previous kept point, or the image).
+    def keep_plan(self) -> list[tuple[list, str]]:
+        """For each norm (graph order), ``(tensors, where)``: the point kept per tile after its pass
+        and ``"memory"`` or ``"disk"`` (``([], "")``: none new; the next pass starts from the
+        previous kept point, or the image).
 
         A pass runs from the last kept point to the norm's input. Between the previous norm and
         this one, the latest graph position whose crossing tensors (for all tiles together) fit
-        ``cache_budget`` is kept, so later passes start there instead of further back."""
+        ``cache_budget`` is kept in memory, so later passes start there instead of further back.
+        When none fits, the cheapest is kept in files in the temporary folder if the disk has room
+        (a float32 12 MP photo: 1.6 GB per point), so no pass has to start from the image."""
+        import shutil
+        import tempfile
+
         pixels = sum(min(self.tile, self.padded.shape[0] - top) * min(self.tile, self.padded.shape[1] - left)
                      for top, left in self.tiles)
+        disk_room = shutil.disk_usage(tempfile.gettempdir()).free / 2 if self.use_disk else 0.0
         plan = []
         for norm in self.analysis.norms:
-            fitting = [point for point in self.analysis.points(norm)
-                       if self.analysis.point_bytes(point) * pixels <= self.cache_budget]
-            plan.append(fitting[0] if fitting else [])
+            points = [p for p in self.analysis.points(norm) if p]  # (none: only the image crosses)
+            if not points:
+                plan.append(([], ""))
+                continue
+            fitting = [p for p in points if self.analysis.point_bytes(p) * pixels <= self.cache_budget]
+            if fitting:
+                plan.append((fitting[0], "memory"))
+                continue
+            cheapest = min(points, key=self.analysis.point_bytes)
+            plan.append((cheapest, "disk") if self.analysis.point_bytes(cheapest) * pixels <= disk_room else ([], ""))
         return plan
+
+    def _store(self, index: int, tensors, values, where: str, serial: int) -> dict:
+        """Tile ``index``'s kept point: the arrays (copied out of TensorFlow's allocator, which
+        pools freed blocks by size and would grow by a whole point when the next one has other
+        shapes), or their files."""
+        if where == "memory":
+            return {id(t): np.array(v, copy=True) for t, v in zip(tensors, values)}
+        if self._folder is None:
+            import tempfile
+
+            self._folder = tempfile.TemporaryDirectory(prefix="whole_image_norm_")
+        stored = {}
+        for k, (t, v) in enumerate(zip(tensors, values)):
+            path = f"{self._folder.name}/{serial}_{index}_{k}.bin"
+            np.ascontiguousarray(v).tofile(path)
+            stored[id(t)] = (path, v.dtype, v.shape)
+        return stored
+
+    @staticmethod
+    def _load(kept: dict) -> dict:
+        return {key: np.fromfile(v[0], v[1]).reshape(v[2]) if isinstance(v, tuple) else v
+                for key, v in kept.items()}
+
+    @staticmethod
+    def _drop(kept: dict) -> None:
+        import os
+
+        for value in kept.values():
+            if isinstance(value, tuple):
+                os.remove(value[0])
 
     # ------------------------------------------------------------------ the passes
     def compute_statistics(self) -> None:
@@ -401,26 +450,26 @@ class WholeImageNorm:
         analysis = self.analysis
         kept = [{} for _ in self.tiles]  # per tile: tensor id -> array at the last kept point
         start: list = []  # the tensors of the last kept point (none: the image)
-        for norm, keep in zip(analysis.norms, self.keep_plan()):
+        for serial, (norm, (keep, where)) in enumerate(zip(analysis.norms, self.keep_plan())):
             norm_input = analysis.graph.inputs_of(norm)[0]
             outputs = [norm_input] + [t for t in keep if t is not norm_input]
             run = analysis.segment(start, outputs)
             total, squares, count = 0.0, 0.0, 0
             for index in range(len(self.tiles)):
                 crop = self._crop(index)
-                values = run(crop, kept[index])
+                values = run(crop, self._load(kept[index]))
                 s, q, n = self._owned_sums(index, values[0], crop.shape[1:3])
                 total, squares, count = total + s, squares + q, count + n
                 if keep:  # the previous kept point of this tile is freed here
-                    # copied out of TensorFlow's allocator, which pools freed blocks by size and
-                    # would grow by a whole point when the next one has other shapes
                     by_id = {id(t): v for t, v in zip(outputs, values)}
-                    kept[index] = {id(t): np.array(by_id[id(t)], copy=True) for t in keep}
+                    self._drop(kept[index])
+                    kept[index] = self._store(index, keep, [by_id[id(t)] for t in keep], where, serial)
                     del values, by_id
                     _release_freed_memory()
             if keep:
                 start = keep
                 self.kept_points.append([t._keras_history.operation.name for t in keep])
+                self.kept_where.append(where)
             mean = total / count
             variance = np.maximum(squares / count - mean * mean, 0.0)
             norm.mean.assign(mean.astype(np.float32))
@@ -435,8 +484,12 @@ class WholeImageNorm:
         if self._final is None:
             self.compute_statistics()
         index = self.tiles.index((top, left))
-        result = self._final(self._crop(index), self._kept[index])[0]
+        result = self._final(self._crop(index), self._load(self._kept[index]))[0]
+        self._drop(self._kept[index])
         self._kept[index] = {}
+        if self._folder is not None and not any(self._kept):
+            self._folder.cleanup()
+            self._folder = None
         _release_freed_memory()
         return np.asarray(result[0], np.float32)
 

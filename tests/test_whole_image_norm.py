@@ -102,23 +102,32 @@ def test_statistics_are_the_whole_image_statistics(network):
         np.testing.assert_allclose(variance, expected[name][1], rtol=1e-4, atol=1e-8)
 
 
-def test_kept_activations_change_nothing_but_the_work(network):
+@pytest.mark.parametrize("budget, use_disk, where", [
+    (1e9, False, "memory"),  # every norm's own input fits: each pass starts one norm back
+    (0.0, True, "disk"),     # nothing fits in memory: the cheapest point of each interval in files
+])
+def test_kept_activations_change_nothing_but_the_work(network, budget, use_disk, where):
     image = inference.pad_to_multiple(picture(120, 200, seed=2), 4)
     tops, lefts = tiles_for(network, image, 96)
-    outputs = {}
-    for budget in (0.0, 1e9):
-        runner = wn.WholeImageNorm(network, image, tops, lefts, 96, cache_budget=budget)
-        plan = runner.keep_plan()
-        assert len(plan) == len(wn.instance_norms(network))
+
+    def outputs(runner):
         runner.compute_statistics()
-        outputs[budget] = [runner.tile_output(top, left) for top, left in runner.tiles]
-        if budget:
-            # every norm's own input is affordable here: each pass starts one norm back
-            assert all(plan) and len(runner.kept_points) == len(plan)
-        else:
-            assert not any(plan) and runner.kept_points == []
-    for recomputed, kept in zip(outputs[0.0], outputs[1e9]):
-        np.testing.assert_allclose(kept, recomputed, atol=1e-6)
+        return [runner.tile_output(top, left) for top, left in runner.tiles]
+
+    recomputed = wn.WholeImageNorm(network, image, tops, lefts, 96, cache_budget=0.0, use_disk=False)
+    assert all(point == [] for point, _ in recomputed.keep_plan())  # every pass from the image
+    expected = outputs(recomputed)
+    assert recomputed.kept_points == []
+    runner = wn.WholeImageNorm(network, image, tops, lefts, 96, cache_budget=budget, use_disk=use_disk)
+    plan = runner.keep_plan()
+    assert len(plan) == len(wn.instance_norms(network))
+    assert {place for point, place in plan if point} == {where} and sum(bool(point) for point, _ in plan) >= 8
+    got = outputs(runner)
+    assert set(runner.kept_where) == {where}
+    assert len(runner.kept_points) == sum(bool(point) for point, _ in plan)
+    assert runner._folder is None  # the files are gone after the last tile
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, atol=1e-6)
 
 
 def test_owned_regions_partition_the_image_away_from_inner_edges():
