@@ -5,6 +5,7 @@
     python benchmarks/run.py --inference-only --small   # each family's default generator vs PyTorch
     python benchmarks/run.py --family srgan --json srgan.json
     python benchmarks/run.py --photo            # peak memory of default-flag inference on 4032x3024
+    python benchmarks/run.py --seams            # tiled vs whole-image outputs, every family and preset
 
 Every case runs in its own worker process (dtype policy, XLA and thread pools are process-wide,
 and ``ru_maxrss`` of a fresh process is the case's peak memory). Workers of one comparison are
@@ -29,6 +30,9 @@ programs hits every contender alike; the figures are medians. Cases:
 - ``retrace``: graph traces of ``common.inference`` for 20 images of mixed sizes.
 - ``photo``: what ``predict.py`` does with default flags on a 4032x3024 photo (automatic tile), with
   the process's peak resident memory.
+- ``seams``: PSNR between a tiled and a whole-image output (random weights, a smooth random
+  picture); instance-norm networks run with the whole image's statistics
+  (``common/whole_image_norm.py``).
 
 Requires ``pip install -r benchmarks/requirements.txt`` for the PyTorch baseline (skipped without).
 """
@@ -659,6 +663,8 @@ def main(argv=None) -> int:
     parser.add_argument("--photo-precision", default="auto", choices=("auto", "float32", "mixed_bfloat16"),
                         help="with --photo: predict.py's --precision (default auto: what predict.py picks "
                              "for each family on this machine)")
+    parser.add_argument("--seams", action="store_true",
+                        help="only: tiled vs whole-image output (PSNR) per family and preset")
     parser.add_argument("--inference-only", action="store_true",
                         help="only the per-family generator timings, with PyTorch's at each first size "
                              "(no training, seams)")
@@ -692,6 +698,9 @@ def main(argv=None) -> int:
         results["comparisons"][title] = rows
         return rows
 
+    if args.seams:
+        _seams(families, results, log)
+        return _finish(results, args.json)
     if args.photo:
         size = [int(side) for side in args.photo_size.lower().split("x")]
         print(f"\npredict with default flags on a {size[1]}x{size[0]} photo (automatic tile)")
@@ -762,9 +771,18 @@ def main(argv=None) -> int:
     if args.quick:
         return _finish(results, args.json)
 
-    print("\ntiled vs whole image, PSNR", flush=True)
+    _seams(families, results, log)
+    _family_timings(families, reps, section, skip_deblurgan_256=True, train=True, torch_ok=torch_ok)
+    return _finish(results, args.json)
+
+
+def _seams(families, results: dict, log) -> None:
+    """Tiled vs whole image, PSNR, for every family and preset, in the precision predict.py's
+    --precision auto picks (the network it runs: folded); instance-norm networks (DeblurGAN paper,
+    tiled with the whole image's statistics) in float32 too."""
     from common.precision import resolve_inference_precision
 
+    print("\ntiled vs whole image, PSNR", flush=True)
     results["seams"] = []
     for family in families:
         for preset in PRESETS[family]:
@@ -772,16 +790,15 @@ def main(argv=None) -> int:
             # GLCIC: output tiles around the holes, in the holes
             size = {"srgan": [180, 320], "dgf_deblur": [360, 640]}.get(family, [720, 1280])
             tile = {"srgan": 128, "dgf_deblur": 256, "glcic_inpaint": 64}.get(family, 512)
-            # in the precision predict.py's --precision auto picks, the network it runs (folded)
             policy = resolve_inference_precision("auto", family)
-            row = one_shot(f"{family} {preset}", {"kind": "seams", "family": family, "preset": preset,
-                                                  "size": size, "tile": tile, "policy": policy}, log)
-            print(f"  {family} {preset} {size[0]}x{size[1]} tile {row.get('tile')} {policy}: "
-                  f"{row.get('psnr_db')} dB {row.get('error', '')}", flush=True)
-            results["seams"].append(row)
-
-    _family_timings(families, reps, section, skip_deblurgan_256=True, train=True, torch_ok=torch_ok)
-    return _finish(results, args.json)
+            policies = [policy] + (["float32"] if (family, preset) == ("deblur_gan", "paper") and policy != "float32"
+                                   else [])
+            for policy in policies:
+                row = one_shot(f"{family} {preset}", {"kind": "seams", "family": family, "preset": preset,
+                                                      "size": size, "tile": tile, "policy": policy}, log)
+                print(f"  {family} {preset} {size[0]}x{size[1]} tile {row.get('tile')} {policy}: "
+                      f"{row.get('psnr_db')} dB {row.get('error', '')}", flush=True)
+                results["seams"].append(row)
 
 
 SMOKE_SIZES = {"srgan": (16, 16)}  # --smoke: tiny inputs (the others 32x32) to check the code paths
