@@ -42,8 +42,9 @@ SAFETY = 2.0  # measured runtime peak / graph live-set estimate stays below this
 PROBE = 64  # side of the probe image used to read a network's memory per pixel
 MIN_TILE, MAX_TILE = 64, 2048
 # Instance-norm networks (auto_tile): tiles with their context cover more pixels than the image
-# (1.3x for DeblurGAN's 84-px context in 1,560-px tiles), and a tile is at least 8 contexts wide
-# (then half of it is kept).
+# (DeblurGAN's 84-px context: 1.3x in 1,560-px tiles, 1.7x in 1,028-px ones; a point that does not
+# fit then goes to disk, common/whole_image_norm.py), and a tile is at least 8 contexts wide (then
+# half of it is kept).
 KEPT_TILING_FACTOR = 1.5
 CONTEXT_TILES = 8
 # Bytes of restore_array's and the caller's buffers (module docstring), float32 = 4 x 3 channels.

@@ -22,8 +22,8 @@ the whole image, with no more memory than the tiles and a few cached activations
   blends the tiles as for any network.
 
 Each tile also has :func:`context` pixels (the network's receptive field,
-``common/receptive_field.py``) on every inner side that get no blending weight and that no tile
-owns: there the tile's own edge padding reaches in. Every pixel that is kept or counted saw the
+``common/receptive_field.py``) on every inner side that it neither owns nor gives any blending
+weight: there its own edge padding reaches in (its neighbour owns them). Every pixel that is kept or counted saw the
 same inputs and statistics as in a whole-image run, so a tiled result equals the whole-image
 result to rounding (tests/test_whole_image_norm.py). Dropout on (``training=True``, DeblurGAN's
 ``--stochastic``) would draw other masks in every pass, so that mode keeps per-tile statistics.
