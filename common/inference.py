@@ -167,14 +167,16 @@ def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 
         return _emit(None, result, None, 0, out_h, out_w, finish)
     if tile < multiple or tile % multiple:
         raise UserError(f"--tile {tile}: must be a positive multiple of {multiple}")
+    requested_overlap = overlap - overlap % multiple
     overlap = min(overlap, tile // 4)
     overlap -= overlap % multiple
     # an instance-norm network: each tile gets the whole image's statistics and `margin` pixels of
     # context on every inner side (its receptive field), unweighted (common/whole_image_norm.py)
     margin = _instance_norm_margin(generator, multiple) if not training else 0
     if margin and tile < 2 * margin + overlap + multiple:
+        least = 2 * margin + requested_overlap + multiple  # a tile that large keeps the whole blend
         raise UserError(f"--tile {tile}: this network normalises over the whole image and each tile needs "
-                        f"{margin} pixels of context on every side; use at least {2 * margin + overlap + multiple}")
+                        f"{margin} pixels of context on every side; use at least {least}")
     step = tile - overlap - 2 * margin
     padded = pad_to_multiple(image, multiple, min_size)
     ph, pw = padded.shape[:2]

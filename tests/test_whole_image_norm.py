@@ -145,8 +145,12 @@ def test_owned_regions_partition_the_image_away_from_inner_edges():
 
 def test_a_tile_smaller_than_its_context_is_a_user_error(network):
     margin = wn.context(network)
-    with pytest.raises(UserError, match=f"{margin} pixels of context"):
-        inference.restore_array(network, picture(200, 200), tile=2 * margin)
+    image = picture(300, 300)
+    with pytest.raises(UserError, match=f"{margin} pixels of context") as error:
+        inference.restore_array(network, image, tile=2 * margin)
+    least = int(str(error.value).rsplit(" ", 1)[-1])
+    assert least == 2 * margin + 32 + 4
+    inference.restore_array(network, image, tile=least)  # the size it asks for works
 
 
 def test_dropout_mode_keeps_per_tile_statistics(network):
