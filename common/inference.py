@@ -124,14 +124,6 @@ def _emit(out, total, weights, start: int, out_h: int, out_w: int, finish):
     return out
 
 
-def _instance_norm_margin(generator, multiple: int) -> int:
-    """Pixels of context a tile of ``generator`` needs on each side when it holds instance norms
-    that :mod:`common.whole_image_norm` runs (0 otherwise)."""
-    from common import whole_image_norm
-
-    return whole_image_norm.context(generator, multiple) if whole_image_norm.supported(generator) else 0
-
-
 def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 1,
                   tile: int | None = None, overlap: int = 32, training: bool = False,
                   min_size: int = MIN_NETWORK_SIZE, finish: Callable[[np.ndarray], np.ndarray] | None = None
@@ -172,7 +164,9 @@ def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 
     overlap -= overlap % multiple
     # an instance-norm network: each tile gets the whole image's statistics and `margin` pixels of
     # context on every inner side (its receptive field), unweighted (common/whole_image_norm.py)
-    margin = _instance_norm_margin(generator, multiple) if not training else 0
+    from common import whole_image_norm
+
+    margin = whole_image_norm.context(generator, multiple) if not training else 0  # 0: no instance norms
     if margin and tile < 2 * margin + overlap + multiple:
         least = 2 * margin + requested_overlap + multiple  # a tile that large keeps the whole blend
         raise UserError(f"--tile {tile}: this network normalises over the whole image and each tile needs "
@@ -183,9 +177,7 @@ def restore_array(generator, image: np.ndarray, multiple: int = 4, scale: int = 
     tops, lefts = _tile_starts(ph, tile, step), _tile_starts(pw, tile, step)
     whole_norm = None
     if margin:
-        from common.whole_image_norm import WholeImageNorm
-
-        whole_norm = WholeImageNorm(generator, padded, tops, lefts, tile, multiple)
+        whole_norm = whole_image_norm.WholeImageNorm(generator, padded, tops, lefts, tile, multiple)
         whole_norm.compute_statistics()
     out = total = weight_sum = None
     for i, top in enumerate(tops):

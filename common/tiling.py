@@ -200,13 +200,13 @@ def auto_tile(model, height: int, width: int, *, multiple: int = 4, scale: int =
         return 0
     from common import whole_image_norm
 
-    budget, min_tile = memory_budget(), MIN_TILE
+    per_pixel, budget, min_tile = activation_bytes_per_pixel(model), memory_budget(), MIN_TILE
     margin = whole_image_norm.context(model, multiple)
-    if margin and choose_tile(height, width, bytes_per_pixel=activation_bytes_per_pixel(model),
-                              budget_bytes=budget, multiple=multiple, scale=scale) == 0:
-        return 0  # it fits whole: nothing to keep (and no analysis of the network to make)
     if margin:
+        if choose_tile(height, width, bytes_per_pixel=per_pixel, budget_bytes=budget, multiple=multiple,
+                       scale=scale) == 0:
+            return 0  # it fits whole: nothing to keep (and no analysis of the network to make)
         budget -= KEPT_TILING_FACTOR * whole_image_norm.kept_bytes_per_pixel(model, multiple) * height * width
         min_tile = max(MIN_TILE, CONTEXT_TILES * margin)
-    return choose_tile(height, width, bytes_per_pixel=activation_bytes_per_pixel(model),
-                       budget_bytes=budget, multiple=multiple, scale=scale, min_tile=min_tile)
+    return choose_tile(height, width, bytes_per_pixel=per_pixel, budget_bytes=budget, multiple=multiple,
+                       scale=scale, min_tile=min_tile)

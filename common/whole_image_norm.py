@@ -175,16 +175,14 @@ class _Graph:
     """The tensors of a flat functional model: who makes each and where it is last read."""
 
     def __init__(self, model):
-        self.model = model
         self.position = {id(layer): i for i, layer in enumerate(model.layers)}  # the InputLayer is 0
         self.input = model.inputs[0]
-        self.end = len(model.layers)
         self.tensors = {}  # id -> [tensor, producer's position, last reader's position]
         for i, layer in enumerate(model.layers):
             for tensor in self.inputs_of(layer):
                 self._read(tensor, i)
         for tensor in model.outputs:
-            self._read(tensor, self.end)
+            self._read(tensor, len(model.layers))  # read after the last layer
 
     def _read(self, tensor, position: int) -> None:
         entry = self.tensors.get(id(tensor))
@@ -383,7 +381,7 @@ class WholeImageNorm:
             squares += np.square(block).sum(axis=0)
         return total, squares, (r1 - r0) * (c1 - c0)
 
-    # ------------------------------------------------------------------ the passes
+    # ------------------------------------------------------------------ what is kept
     def keep_plan(self) -> list[tuple[list, str]]:
         """For each norm (graph order), ``(tensors, where)``: the point kept per tile after its pass
         and ``"memory"`` or ``"disk"`` (``([], "")``: none new; the next pass starts from the

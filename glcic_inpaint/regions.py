@@ -19,24 +19,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.receptive_field import Field, input_interval, layer_steps
+from common.receptive_field import Field
 from common.receptive_field import receptive_field as _receptive_field
 
 # the completion network inside the inpainter: its hole fill and compositing act on each pixel
-_GLCIC_POINTWISE = ("HoleFill", "Composite")
-
-
-def _layer_steps(model) -> list[tuple]:
-    return layer_steps(model, _GLCIC_POINTWISE)
+POINTWISE = ("HoleFill", "Composite")
 
 
 def receptive_field(model) -> Field:
     """The receptive field of the completion network, or of the inpainter holding it
     (:func:`common.receptive_field.receptive_field`)."""
-    return _receptive_field(model, _GLCIC_POINTWISE)
-
-
-_input_interval = input_interval
+    return _receptive_field(model, POINTWISE)
 
 
 # ----------------------------------------------------------------------------- tiles

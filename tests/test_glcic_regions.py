@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from common.errors import UserError
+from common.receptive_field import input_interval, layer_steps
 from glcic_inpaint import inference, regions
 from glcic_inpaint.config import get_config
 from glcic_inpaint.model import build_completion_network, build_inpainter
@@ -46,7 +47,7 @@ def _positive(network):
 def test_receptive_field_is_the_gradient_support(preset):
     network = _positive(build_completion_network(preset, filters=4))
     field = regions.receptive_field(network)
-    steps = regions._layer_steps(network)
+    steps = layer_steps(network, regions.POINTWISE)
     x = tf.constant(np.full((1, 8, 512, network.inputs[0].shape[-1]), 0.5, np.float32))
     before = after = 0
     for column in range(240, 244):  # the four phases of the stride-4 grid
@@ -54,7 +55,7 @@ def test_receptive_field_is_the_gradient_support(preset):
             tape.watch(x)
             y = network(x, training=False)[0, 4, column, 0]
         support = np.flatnonzero(tape.gradient(y, x).numpy()[0].sum(axis=(0, 2)) != 0)
-        assert (support[0], support[-1]) == regions._input_interval(steps, 1, column, column)
+        assert (support[0], support[-1]) == input_interval(steps, 1, column, column)
         before, after = max(before, column - support[0]), max(after, support[-1] - column)
     assert field.before[1] == before and field.after[1] == after and field.stride == 4
     # the same from the inpainter (pointwise fill and compositing around the network)
